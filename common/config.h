@@ -1,0 +1,54 @@
+/* dealercrm configuration: one INI file (read with inih) shared by crmd and
+ * crmctl, every key documented in ops/crmd.ini.example. Command-line flags
+ * override file values through config_set("section.key", value). */
+#ifndef CRM_CONFIG_H
+#define CRM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct crm_config {
+	/* [server] */
+	char listen_host[128];
+	int listen_port;
+	char node_role[16];          /* "group" or "store" */
+	char cert_file[512];         /* server certificate chain, PEM */
+	char key_file[512];          /* its private key, PEM */
+	char client_ca_file[512];    /* CA for client certificates; empty: none asked */
+	int max_connections;
+	size_t max_frame_bytes;
+	int handshake_timeout_ms;
+	int idle_timeout_ms;
+	int max_in_flight;
+	size_t max_output_bytes;
+	int drain_timeout_ms;
+	bool allow_plaintext_loopback; /* tests only: no TLS, loopback only */
+
+	/* [db] */
+	char db_host[128];
+	int db_port;
+	char db_name[64];
+	char db_user[64];
+	char db_password[128];
+	int db_pool_size;
+	int db_connect_timeout_s;
+	char db_admin_user[64];      /* superuser used by crmctl init/migrate */
+	char db_admin_password[128];
+
+	/* [auth] */
+	int session_ttl_s;
+	int max_concurrent_hashes;
+
+	/* [log] */
+	char log_level[16];
+};
+
+void config_defaults(struct crm_config *cfg);
+/* Reads `path` over the current values. On failure writes a plain reason to
+ * `err` ("file.ini line 12: unknown key db.hots") and returns false. */
+bool config_load(struct crm_config *cfg, const char *path, char *err, size_t errcap);
+/* Sets one key, "section.key". Same validation and messages as the file. */
+bool config_set(struct crm_config *cfg, const char *dotted_key, const char *value,
+		char *err, size_t errcap);
+
+#endif

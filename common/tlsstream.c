@@ -1,0 +1,446 @@
+#include "tlsstream.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK 65536
+#define CLOSE_GRACE_MS 2000
+
+struct write_req {
+	uv_write_t req;
+	size_t len;
+	char data[];
+};
+
+static void ssl_reason(char *out, size_t cap, const char *prefix)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "unknown error";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof buf);
+	ERR_clear_error();
+	snprintf(out, cap, "%s: %s", prefix, buf);
+}
+
+static void report_error(struct tls_stream *ts, const char *reason)
+{
+	if (ts->error_reported || ts->closing)
+		return;
+	ts->error_reported = true;
+	if (ts->ops->on_error)
+		ts->ops->on_error(ts, reason);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct tls_stream *ts = h->data;
+	if (--ts->handles_open > 0)
+		return;
+	SSL_free(ts->ssl);
+	ts->ssl = NULL;
+	if (ts->ops->on_closed)
+		ts->ops->on_closed(ts);
+}
+
+void tls_stream_abort(struct tls_stream *ts)
+{
+	if (ts->handles_open == 0 || uv_is_closing((uv_handle_t *)&ts->tcp))
+		return;
+	ts->closing = true;
+	uv_close((uv_handle_t *)&ts->tcp, on_handle_closed);
+	uv_close((uv_handle_t *)&ts->timer, on_handle_closed);
+}
+
+static void fail(struct tls_stream *ts, const char *reason)
+{
+	report_error(ts, reason);
+	tls_stream_abort(ts);
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct tls_stream *ts = req->data;
+	ts->write_queued -= w->len;
+	free(w);
+	if (status < 0) {
+		if (status != UV_ECANCELED) {
+			char why[128];
+			snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+			fail(ts, why);
+		}
+		return;
+	}
+	if (!ts->closing && ts->ops->on_drain)
+		ts->ops->on_drain(ts);
+}
+
+/* Moves everything OpenSSL produced into one socket write. */
+static bool flush_out(struct tls_stream *ts)
+{
+	size_t pending = BIO_ctrl_pending(ts->wbio);
+	if (pending == 0 || uv_is_closing((uv_handle_t *)&ts->tcp))
+		return true;
+	struct write_req *w = malloc(sizeof *w + pending);
+	if (!w) {
+		fail(ts, "out of memory");
+		return false;
+	}
+	int n = BIO_read(ts->wbio, w->data, (int)pending);
+	if (n <= 0) {
+		free(w);
+		return true;
+	}
+	w->len = (size_t)n;
+	w->req.data = ts;
+	uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
+	int rc = uv_write(&w->req, (uv_stream_t *)&ts->tcp, &buf, 1, on_write_done);
+	if (rc < 0) {
+		free(w);
+		char why[128];
+		snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
+		fail(ts, why);
+		return false;
+	}
+	ts->write_queued += (size_t)n;
+	return true;
+}
+
+/* Runs the handshake, then SSL_read until OpenSSL wants more ciphertext or
+ * the owner pauses. Every call is followed by a flush: SSL_read can produce
+ * output too (session tickets, key updates, alerts). */
+static void pump(struct tls_stream *ts)
+{
+	if (ts->in_pump || ts->closing)
+		return;
+	ts->in_pump = true;
+	if (!ts->handshake_done) {
+		ERR_clear_error();
+		int rc = SSL_do_handshake(ts->ssl);
+		if (!flush_out(ts))
+			goto out;
+		if (rc != 1) {
+			int e = SSL_get_error(ts->ssl, rc);
+			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				char why[384];
+				ssl_reason(why, sizeof why, "TLS handshake failed");
+				fail(ts, why);
+			}
+			goto out;
+		}
+		ts->handshake_done = true;
+		tls_stream_deadline(ts, 0, NULL);
+		if (ts->ops->on_handshake)
+			ts->ops->on_handshake(ts);
+	}
+	uint8_t buf[16384];
+	while (!ts->paused && !ts->closing) {
+		ERR_clear_error();
+		int n = SSL_read(ts->ssl, buf, sizeof buf);
+		if (n > 0) {
+			ts->ops->on_data(ts, buf, (size_t)n);
+			continue;
+		}
+		int e = SSL_get_error(ts->ssl, n);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			fail(ts, "connection closed by peer");
+		} else {
+			char why[384];
+			ssl_reason(why, sizeof why, "TLS error");
+			fail(ts, why);
+		}
+		break;
+	}
+	if (!ts->closing)
+		flush_out(ts);
+out:
+	ts->in_pump = false;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	buf->base = malloc(READ_CHUNK);
+	buf->len = buf->base ? READ_CHUNK : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tls_stream *ts = s->data;
+	if (nread > 0 && !ts->closing) {
+		if (BIO_write(ts->rbio, buf->base, (int)nread) != (int)nread)
+			fail(ts, "out of memory");
+		else
+			pump(ts);
+	} else if (nread < 0) {
+		if (nread == UV_EOF) {
+			fail(ts, "connection closed by peer");
+		} else {
+			char why[128];
+			snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)nread));
+			fail(ts, why);
+		}
+	}
+	free(buf->base);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct tls_stream *ts = t->data;
+	if (ts->closing) {
+		tls_stream_abort(ts);
+		return;
+	}
+	char why[96];
+	snprintf(why, sizeof why, "%s timed out", ts->deadline_what ? ts->deadline_what : "connection");
+	fail(ts, why);
+}
+
+void tls_stream_deadline(struct tls_stream *ts, uint64_t ms, const char *what)
+{
+	if (ts->closing)
+		return;
+	ts->deadline_what = what;
+	if (ms == 0)
+		uv_timer_stop(&ts->timer);
+	else
+		uv_timer_start(&ts->timer, on_deadline, ms, 0);
+}
+
+int tls_stream_init(uv_loop_t *loop, struct tls_stream *ts, SSL_CTX *ctx, bool is_server,
+		    const char *server_name, const struct tls_stream_ops *ops, void *owner)
+{
+	memset(ts, 0, sizeof *ts);
+	ts->ops = ops;
+	ts->owner = owner;
+	ts->ssl = SSL_new(ctx);
+	if (!ts->ssl)
+		return -1;
+	ts->rbio = BIO_new(BIO_s_mem());
+	ts->wbio = BIO_new(BIO_s_mem());
+	if (!ts->rbio || !ts->wbio) {
+		BIO_free(ts->rbio);
+		BIO_free(ts->wbio);
+		SSL_free(ts->ssl);
+		return -1;
+	}
+	/* An empty read BIO means "no data yet", not end of file. */
+	BIO_set_mem_eof_return(ts->rbio, -1);
+	SSL_set_bio(ts->ssl, ts->rbio, ts->wbio);
+	if (is_server) {
+		SSL_set_accept_state(ts->ssl);
+	} else {
+		SSL_set_connect_state(ts->ssl);
+		if (server_name && *server_name) {
+			unsigned char addr[16];
+			bool is_ip = inet_pton(AF_INET, server_name, addr) == 1 ||
+				     inet_pton(AF_INET6, server_name, addr) == 1;
+			int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ts->ssl), server_name)
+				       : SSL_set1_host(ts->ssl, server_name);
+			if (!is_ip)
+				SSL_set_tlsext_host_name(ts->ssl, server_name);
+			if (ok != 1) {
+				SSL_free(ts->ssl);
+				return -1;
+			}
+		}
+	}
+	int rc = uv_tcp_init(loop, &ts->tcp);
+	if (rc < 0) {
+		SSL_free(ts->ssl);
+		return rc;
+	}
+	uv_timer_init(loop, &ts->timer);
+	ts->tcp.data = ts;
+	ts->timer.data = ts;
+	ts->handles_open = 2;
+	return 0;
+}
+
+static void fill_peer(struct tls_stream *ts)
+{
+	struct sockaddr_storage sa;
+	int len = sizeof sa;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (uv_tcp_getpeername(&ts->tcp, (struct sockaddr *)&sa, &len) == 0) {
+		if (sa.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+			uv_ip4_name(in, ip, sizeof ip);
+			port = ntohs(in->sin_port);
+		} else if (sa.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+			uv_ip6_name(in6, ip, sizeof ip);
+			port = ntohs(in6->sin6_port);
+		}
+	}
+	snprintf(ts->peer, sizeof ts->peer, "%s:%d", ip, port);
+}
+
+int tls_stream_start(struct tls_stream *ts)
+{
+	fill_peer(ts);
+	uv_tcp_nodelay(&ts->tcp, 1);
+	int rc = uv_read_start((uv_stream_t *)&ts->tcp, on_alloc, on_read);
+	if (rc < 0)
+		return rc;
+	ts->reading = true;
+	if (!SSL_is_server(ts->ssl))
+		pump(ts);
+	return 0;
+}
+
+bool tls_stream_write(struct tls_stream *ts, const uint8_t *data, size_t len)
+{
+	if (ts->closing || !ts->handshake_done)
+		return false;
+	while (len > 0) {
+		size_t written = 0;
+		ERR_clear_error();
+		if (SSL_write_ex(ts->ssl, data, len, &written) != 1) {
+			char why[384];
+			ssl_reason(why, sizeof why, "TLS write failed");
+			fail(ts, why);
+			return false;
+		}
+		data += written;
+		len -= written;
+	}
+	return flush_out(ts);
+}
+
+void tls_stream_pause(struct tls_stream *ts)
+{
+	if (ts->paused)
+		return;
+	ts->paused = true;
+	if (ts->reading && !ts->closing) {
+		uv_read_stop((uv_stream_t *)&ts->tcp);
+		ts->reading = false;
+	}
+}
+
+void tls_stream_resume(struct tls_stream *ts)
+{
+	if (!ts->paused || ts->closing)
+		return;
+	ts->paused = false;
+	if (!ts->reading) {
+		uv_read_start((uv_stream_t *)&ts->tcp, on_alloc, on_read);
+		ts->reading = true;
+	}
+	/* Ciphertext and plaintext buffered before the pause are handled now. */
+	pump(ts);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	struct tls_stream *ts = req->data;
+	free(req);
+	tls_stream_abort(ts);
+}
+
+void tls_stream_close(struct tls_stream *ts)
+{
+	if (ts->closing || ts->handles_open == 0)
+		return;
+	if (ts->handshake_done) {
+		ERR_clear_error();
+		SSL_shutdown(ts->ssl);
+		flush_out(ts);
+	}
+	ts->closing = true;
+	if (ts->reading) {
+		uv_read_stop((uv_stream_t *)&ts->tcp);
+		ts->reading = false;
+	}
+	/* uv_shutdown runs after queued writes: the peer gets the last frames
+	 * (an error frame, say) before the socket goes away. The timer bounds
+	 * how long a peer that never reads can hold us. */
+	uv_timer_start(&ts->timer, on_deadline, CLOSE_GRACE_MS, 0);
+	uv_shutdown_t *req = malloc(sizeof *req);
+	if (!req || uv_shutdown(req, (uv_stream_t *)&ts->tcp, on_shutdown) < 0) {
+		free(req);
+		tls_stream_abort(ts);
+		return;
+	}
+	req->data = ts;
+}
+
+static void harden(SSL_CTX *ctx)
+{
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* TLS 1.2 only with forward-secret AEAD suites. */
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384");
+}
+
+SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file,
+			const char *client_ca, char *err, size_t errcap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		ssl_reason(err, errcap, "cannot create TLS context");
+		return NULL;
+	}
+	harden(ctx);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_reason(err, errcap, cert_file);
+		goto failed;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_reason(err, errcap, key_file);
+		goto failed;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errcap, "%s does not belong to %s", key_file, cert_file);
+		goto failed;
+	}
+	if (client_ca && *client_ca) {
+		if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+			ssl_reason(err, errcap, client_ca);
+			goto failed;
+		}
+		/* Desk clients log in with a password; machines present a certificate. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"crmd", 4);
+	return ctx;
+failed:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errcap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		ssl_reason(err, errcap, "cannot create TLS context");
+		return NULL;
+	}
+	harden(ctx);
+	if (!ca_file || !*ca_file) {
+		snprintf(err, errcap, "no CA file given: pass --ca FILE or set CRM_CA");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		ssl_reason(err, errcap, ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}

@@ -1,0 +1,377 @@
+/* One client connection: TLS, framing, the hello, limits and flow control.
+ * No request logic lives here; frames go to dispatch(). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+
+static const struct tls_stream_ops conn_ops;
+
+static inline struct conn *conn_of(struct tls_stream *ts) { return ts->owner; }
+
+static size_t output_bytes(const struct conn *c)
+{
+	return bytebuf_len(&c->out) + c->ts.write_queued;
+}
+
+/* Appends a frame to the connection's output; written by the flusher. */
+static void conn_send(struct conn *c, Crm__Envelope *env)
+{
+	if (!frame_append_envelope(&c->out, env)) {
+		log_error("conn.out_of_memory", "conn=%llu", (unsigned long long)c->number);
+		tls_stream_abort(&c->ts);
+		return;
+	}
+	c->srv->stats.counters[ST_FRAMES_OUT]++;
+	server_mark_dirty(c);
+}
+
+/* Sends an error frame, then closes once it is written. Other connections
+ * are untouched. */
+static void conn_fail(struct conn *c, Crm__Code code, const char *message)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	log_info("conn.error", "conn=%llu peer=%s code=%d reason=\"%s\"",
+		 (unsigned long long)c->number, c->ts.peer, code, message);
+	Crm__Status st = CRM__STATUS__INIT;
+	st.code = code;
+	st.message = (char *)message;
+	Crm__Envelope env = CRM__ENVELOPE__INIT;
+	env.status = &st;
+	conn_send(c, &env);
+	c->state = CONN_CLOSING;
+	tls_stream_pause(&c->ts);
+	/* Flush now: tls_stream_close lets written data go before closing. */
+	if (bytebuf_len(&c->out) && c->ts.handshake_done) {
+		tls_stream_write(&c->ts, bytebuf_head(&c->out), bytebuf_len(&c->out));
+		bytebuf_consume(&c->out, bytebuf_len(&c->out));
+	}
+	tls_stream_close(&c->ts);
+}
+
+static bool should_pause(struct conn *c)
+{
+	const struct crm_config *cfg = c->srv->cfg;
+	if (c->in_flight >= cfg->max_in_flight) {
+		c->srv->stats.counters[ST_PAUSED_IN_FLIGHT]++;
+		return true;
+	}
+	if (output_bytes(c) > cfg->max_output_bytes) {
+		c->srv->stats.counters[ST_PAUSED_OUTPUT]++;
+		return true;
+	}
+	return false;
+}
+
+static void handle_hello(struct conn *c, Crm__Envelope *env)
+{
+	Crm__Envelope resp = CRM__ENVELOPE__INIT;
+	Crm__HelloReply hr = CRM__HELLO_REPLY__INIT;
+	resp.id = env->id;
+	resp.body_case = CRM__ENVELOPE__BODY_HELLO_REPLY;
+	resp.hello_reply = &hr;
+	hr.protocol_version = CRM__PROTOCOL_VERSION__PROTOCOL_VERSION;
+	hr.server_name = "crmd";
+	hr.server_version = CRM_VERSION;
+	hr.node_role = (char *)c->srv->cfg->node_role;
+	hr.max_frame_bytes = (uint32_t)c->srv->cfg->max_frame_bytes;
+	hr.max_in_flight = (uint32_t)c->srv->cfg->max_in_flight;
+	static char *features[] = {"pipelining", "streams", "events"};
+	hr.features = features;
+	hr.n_features = 3;
+	if (env->hello->protocol_version != CRM__PROTOCOL_VERSION__PROTOCOL_VERSION) {
+		char msg[160];
+		snprintf(msg, sizeof msg,
+			 "protocol version %u is not supported; this server speaks version %d: upgrade the client",
+			 env->hello->protocol_version, CRM__PROTOCOL_VERSION__PROTOCOL_VERSION);
+		Crm__Status st = CRM__STATUS__INIT;
+		st.code = CRM__CODE__INVALID_ARGUMENT;
+		st.message = msg;
+		st.field = "hello.protocol_version";
+		resp.status = &st;
+		conn_send(c, &resp);
+		conn_fail(c, CRM__CODE__INVALID_ARGUMENT, msg);
+		return;
+	}
+	char name[80];
+	log_info("conn.hello", "conn=%llu client=%s version=%s", (unsigned long long)c->number,
+		 log_quote(name, sizeof name, env->hello->client_name),
+		 env->hello->client_version ? env->hello->client_version : "");
+	c->state = CONN_READY;
+	conn_send(c, &resp);
+}
+
+/* Flow control messages refer to a stream by its request id; they get no
+ * reply of their own. */
+static void handle_stream_control(struct conn *c, Crm__Envelope *env)
+{
+	struct request *r = req_find(c, env->id);
+	if (!r || !r->h->streamed)
+		return; /* the stream already ended: nothing to do */
+	if (env->body_case == CRM__ENVELOPE__BODY_STREAM_CANCEL) {
+		r->remaining = 1; /* the next frame is the last */
+		r->credit = r->credit ? r->credit : 1;
+	} else {
+		uint64_t credit = (uint64_t)r->credit + env->stream_credit->frames;
+		r->credit = credit > 1024 ? 1024 : (uint32_t)credit;
+	}
+	if (r->stream_waiting && r->credit > 0) {
+		r->stream_waiting = false;
+		h_customer_list_more(r);
+	}
+}
+
+static void handle_frame(struct conn *c, const uint8_t *payload, size_t len)
+{
+	c->srv->stats.counters[ST_FRAMES_IN]++;
+	Crm__Envelope *env = crm__envelope__unpack(NULL, len, payload);
+	if (!env) {
+		c->srv->stats.counters[ST_FRAMES_MALFORMED]++;
+		conn_fail(c, CRM__CODE__INVALID_ARGUMENT,
+			  "malformed frame: the payload is not a valid Envelope message");
+		return;
+	}
+	if (c->state == CONN_HELLO) {
+		if (env->body_case != CRM__ENVELOPE__BODY_HELLO) {
+			crm__envelope__free_unpacked(env, NULL);
+			conn_fail(c, CRM__CODE__INVALID_ARGUMENT,
+				  "the first message on a connection must be a hello");
+			return;
+		}
+		handle_hello(c, env);
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	if (env->body_case == CRM__ENVELOPE__BODY_STREAM_CREDIT ||
+	    env->body_case == CRM__ENVELOPE__BODY_STREAM_CANCEL) {
+		handle_stream_control(c, env);
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	dispatch(c, env); /* takes ownership of env */
+}
+
+/* Parses and handles whole frames from c->in while the limits allow. */
+static void process_input(struct conn *c)
+{
+	size_t max = c->srv->cfg->max_frame_bytes;
+	if (c->srv->draining)
+		return; /* requests not yet read stay unanswered: never acknowledged */
+	while (c->state == CONN_HELLO || c->state == CONN_READY) {
+		if (should_pause(c)) {
+			tls_stream_pause(&c->ts);
+			return;
+		}
+		const uint8_t *payload;
+		size_t plen, used;
+		uint32_t announced = 0;
+		enum frame_status st = frame_parse(bytebuf_head(&c->in), bytebuf_len(&c->in), max,
+						   &payload, &plen, &used, &announced);
+		if (st == FRAME_NEED_MORE)
+			break;
+		if (st == FRAME_TOO_LARGE) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "frame of %u bytes exceeds the limit of %zu bytes",
+				 announced, max);
+			c->srv->stats.counters[ST_FRAMES_TOO_LARGE]++;
+			conn_fail(c, CRM__CODE__RESOURCE_EXHAUSTED, msg);
+			return;
+		}
+		/* Unpack copies what it keeps, so the frame can be consumed first. */
+		handle_frame(c, payload, plen);
+		bytebuf_consume(&c->in, used);
+	}
+	if (c->state == CONN_HELLO || c->state == CONN_READY)
+		tls_stream_resume(&c->ts);
+}
+
+static void on_data(struct tls_stream *ts, const uint8_t *data, size_t len)
+{
+	struct conn *c = conn_of(ts);
+	if (c->state == CONN_CLOSING)
+		return;
+	if (!bytebuf_append(&c->in, data, len)) {
+		conn_fail(c, CRM__CODE__RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	tls_stream_deadline(ts, (uint64_t)c->srv->cfg->idle_timeout_ms, "idle connection");
+	process_input(c);
+}
+
+static void on_handshake(struct tls_stream *ts)
+{
+	struct conn *c = conn_of(ts);
+	c->state = CONN_HELLO;
+	tls_stream_deadline(ts, (uint64_t)c->srv->cfg->idle_timeout_ms, "idle connection");
+	log_debug("conn.tls", "conn=%llu peer=%s version=%s cipher=%s",
+		  (unsigned long long)c->number, ts->peer, SSL_get_version(ts->ssl),
+		  SSL_get_cipher_name(ts->ssl));
+}
+
+static void on_error(struct tls_stream *ts, const char *reason)
+{
+	struct conn *c = conn_of(ts);
+	if (!ts->handshake_done)
+		c->srv->stats.counters[ST_TLS_HANDSHAKE_FAILED]++;
+	if (strstr(reason, "timed out"))
+		c->srv->stats.counters[ST_TIMEOUTS]++;
+	log_info("conn.close", "conn=%llu peer=%s reason=\"%s\" in_flight=%d",
+		 (unsigned long long)c->number, ts->peer, reason, c->in_flight);
+	c->state = CONN_CLOSING;
+}
+
+static void on_drain(struct tls_stream *ts)
+{
+	struct conn *c = conn_of(ts);
+	if (c->ts.paused && (c->state == CONN_READY || c->state == CONN_HELLO) &&
+	    output_bytes(c) <= c->srv->cfg->max_output_bytes / 2)
+		process_input(c);
+}
+
+static void on_closed(struct tls_stream *ts)
+{
+	struct conn *c = conn_of(ts);
+	struct server *srv = c->srv;
+	while (c->requests) {
+		struct request *r = c->requests;
+		c->requests = r->next;
+		req_detach(r);
+	}
+	if (c->dirty) {
+		/* Unlink from the flusher's list. */
+		struct conn **pp = &srv->dirty;
+		while (*pp && *pp != c)
+			pp = &(*pp)->dirty_next;
+		if (*pp)
+			*pp = c->dirty_next;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	srv->stats.counters[ST_CONN_OPEN] = (uint64_t)srv->nconns;
+	bytebuf_free(&c->in);
+	bytebuf_free(&c->out);
+	free(c);
+	if (srv->draining && srv->nconns == 0)
+		server_drain(srv, NULL);
+}
+
+static const struct tls_stream_ops conn_ops = {
+	.on_handshake = on_handshake,
+	.on_data = on_data,
+	.on_error = on_error,
+	.on_drain = on_drain,
+	.on_closed = on_closed,
+};
+
+static void reject_closed(uv_handle_t *h) { free(h); }
+
+void conn_accept(struct server *srv)
+{
+	if (srv->nconns >= srv->cfg->max_connections || srv->draining) {
+		/* Accept and close at once so the backlog does not fill up. */
+		uv_tcp_t *t = malloc(sizeof *t);
+		if (!t)
+			return;
+		uv_tcp_init(srv->loop, t);
+		if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0)
+			srv->stats.counters[ST_CONN_REFUSED_LIMIT]++;
+		uv_close((uv_handle_t *)t, reject_closed);
+		return;
+	}
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return;
+	c->srv = srv;
+	if (tls_stream_init(srv->loop, &c->ts, srv->ssl_ctx, true, NULL, &conn_ops, c) != 0) {
+		free(c);
+		return;
+	}
+	c->number = ++srv->conn_counter;
+	c->state = CONN_HANDSHAKE;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	srv->stats.counters[ST_CONN_ACCEPTED]++;
+	srv->stats.counters[ST_CONN_OPEN] = (uint64_t)srv->nconns;
+	if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->ts.tcp) != 0 ||
+	    tls_stream_start(&c->ts) != 0) {
+		tls_stream_abort(&c->ts);
+		return;
+	}
+	tls_stream_deadline(&c->ts, (uint64_t)srv->cfg->handshake_timeout_ms, "TLS handshake");
+	log_debug("conn.open", "conn=%llu peer=%s", (unsigned long long)c->number, c->ts.peer);
+}
+
+void conn_push_event(struct conn *c, const char *kind, const char *text)
+{
+	if (c->state != CONN_READY)
+		return;
+	Crm__Event ev = CRM__EVENT__INIT;
+	ev.kind = (char *)kind;
+	ev.text = (char *)text;
+	ev.at = now_ms();
+	Crm__Envelope env = CRM__ENVELOPE__INIT;
+	env.body_case = CRM__ENVELOPE__BODY_EVENT;
+	env.event = &ev;
+	conn_send(c, &env);
+}
+
+/* Sends the response frame of a request; used by dispatch.c. */
+void conn_send_response(struct conn *c, Crm__Envelope *env);
+void conn_send_response(struct conn *c, Crm__Envelope *env)
+{
+	if (c->state == CONN_CLOSING && !c->srv->draining)
+		return;
+	conn_send(c, env);
+}
+
+void conn_request_done(struct conn *c)
+{
+	if (c->srv->draining) {
+		if (c->in_flight == 0 && c->state != CONN_CLOSING) {
+			c->state = CONN_CLOSING;
+			/* Written by the flusher, then closed there. */
+			server_mark_dirty(c);
+		}
+		return;
+	}
+	if (c->ts.paused && (c->state == CONN_READY || c->state == CONN_HELLO))
+		process_input(c);
+}
+
+/* The flusher: encrypts and writes each dirty connection's output, once per
+ * loop pass, so pipelined responses share TLS records and syscalls. */
+void conn_flush(struct conn *c);
+void conn_flush(struct conn *c)
+{
+	if (bytebuf_len(&c->out) && c->ts.handshake_done && !c->ts.closing) {
+		tls_stream_write(&c->ts, bytebuf_head(&c->out), bytebuf_len(&c->out));
+		bytebuf_consume(&c->out, bytebuf_len(&c->out));
+	}
+	if (c->srv->draining && c->in_flight == 0)
+		tls_stream_close(&c->ts);
+}
+
+void conn_close_all(struct server *srv)
+{
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->in_flight == 0) {
+			c->state = CONN_CLOSING;
+			server_mark_dirty(c);
+		} else {
+			conn_push_event(c, "server.draining",
+					"the server is shutting down; requests in progress will finish");
+			/* Stop reading new requests; in-flight ones finish. */
+			tls_stream_pause(&c->ts);
+		}
+	}
+}

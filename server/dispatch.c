@@ -1,0 +1,251 @@
+/* The handler table and the life of a request: permission checks, replies,
+ * errors, streams, and the hand-off to the database pool. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "server.h"
+
+void conn_send_response(struct conn *c, Crm__Envelope *env);
+
+#define STORE_ROLES                                                                        \
+	(ROLE_BIT(CRM__ROLE__CONSULTANT) | ROLE_BIT(CRM__ROLE__SALES_MANAGER) |            \
+	 ROLE_BIT(CRM__ROLE__SERVICE_ADVISOR) | ROLE_BIT(CRM__ROLE__CALL_CENTER) |         \
+	 ROLE_BIT(CRM__ROLE__STORE_MANAGER))
+#define GROUP_ROLES (ROLE_BIT(CRM__ROLE__GROUP_ANALYST) | ROLE_BIT(CRM__ROLE__GROUP_ADMIN))
+#define PEOPLE (STORE_ROLES | GROUP_ROLES)
+
+/* What the server does: message -> who may call it -> handler. */
+static const struct handler handlers[] = {
+	{CRM__ENVELOPE__BODY_LOGIN, "auth.login", false, ROLES_ALL, false, h_login},
+	{CRM__ENVELOPE__BODY_RESUME, "auth.resume", false, ROLES_ALL, false, h_resume},
+	{CRM__ENVELOPE__BODY_LOGOUT, "auth.logout", true, ROLES_ALL, false, h_logout},
+	{CRM__ENVELOPE__BODY_WHOAMI, "auth.whoami", true, ROLES_ALL, false, h_whoami},
+	{CRM__ENVELOPE__BODY_PING, "ping", false, ROLES_ALL, false, h_ping},
+	{CRM__ENVELOPE__BODY_CUSTOMER_CREATE, "customer.create", true, PEOPLE, false, h_customer_create},
+	{CRM__ENVELOPE__BODY_CUSTOMER_GET, "customer.get", true, PEOPLE, false, h_customer_get},
+	{CRM__ENVELOPE__BODY_CUSTOMER_LIST, "customer.list", true, PEOPLE, true, h_customer_list},
+	{CRM__ENVELOPE__BODY_STATS, "admin.stats", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_stats},
+};
+
+#define NHANDLERS (sizeof handlers / sizeof handlers[0])
+_Static_assert(NHANDLERS <= STATS_MAX_HISTOGRAMS, "a latency histogram per handler");
+
+const struct handler *handler_for(Crm__Envelope__BodyCase body)
+{
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (handlers[i].body == body)
+			return &handlers[i];
+	return NULL;
+}
+
+size_t handler_count(void) { return NHANDLERS; }
+const struct handler *handler_at(size_t i) { return i < NHANDLERS ? &handlers[i] : NULL; }
+
+static uint64_t now_ns(void) { return uv_hrtime(); }
+
+static void link_request(struct conn *c, struct request *r)
+{
+	r->next = c->requests;
+	if (c->requests)
+		c->requests->prev = r;
+	c->requests = r;
+	c->in_flight++;
+}
+
+static void unlink_request(struct request *r)
+{
+	struct conn *c = r->conn;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->requests = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	c->in_flight--;
+}
+
+void req_free(struct request *r)
+{
+	if (r->env)
+		crm__envelope__free_unpacked(r->env, NULL);
+	if (r->password) {
+		sodium_memzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->password_hash);
+	if (r->user) {
+		free(r->user->id);
+		free(r->user->username);
+		free(r->user->display_name);
+		free(r->user->store_code);
+		free(r->user->store_name);
+		free(r->user);
+	}
+	free(r);
+}
+
+void req_detach(struct request *r)
+{
+	if (r->query) {
+		pool_forget(r->query);
+		r->query = NULL;
+	}
+	r->conn = NULL;
+	/* Thread-pool work cannot be stopped, and a login waiting for a hash
+	 * slot sits in the server's queue: those are freed when their turn
+	 * comes and they find no connection. */
+	if (!r->in_worker && !r->hash_queued)
+		req_free(r);
+}
+
+struct request *req_find(struct conn *c, uint64_t id)
+{
+	for (struct request *r = c->requests; r; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+/* Ends a request: statistics, unlinking, and waking the connection. */
+static void req_end(struct request *r, bool ok)
+{
+	struct conn *c = r->conn;
+	struct server *srv = c->srv;
+	uint64_t us = (now_ns() - r->started_ns) / 1000;
+	stats_observe(&srv->stats.latency[r->h - handlers], us);
+	srv->stats.counters[ok ? ST_RESPONSES_OK : ST_RESPONSES_ERROR]++;
+	unlink_request(r);
+	req_free(r);
+	conn_request_done(c);
+}
+
+void req_reply(struct request *r, Crm__Envelope *resp)
+{
+	resp->id = r->id;
+	conn_send_response(r->conn, resp);
+	req_end(r, true);
+}
+
+void req_stream_frame(struct request *r, Crm__Envelope *resp, bool more)
+{
+	resp->id = r->id;
+	resp->more = more;
+	if (!more) {
+		conn_send_response(r->conn, resp);
+		req_end(r, true);
+		return;
+	}
+	conn_send_response(r->conn, resp);
+	if (r->credit > 0)
+		r->credit--;
+}
+
+void req_fail(struct request *r, Crm__Code code, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	Crm__Status st = CRM__STATUS__INIT;
+	st.code = code;
+	st.message = msg;
+	st.field = (char *)(field ? field : "");
+	Crm__Envelope resp = CRM__ENVELOPE__INIT;
+	resp.id = r->id;
+	resp.status = &st;
+	if (code == CRM__CODE__UNAVAILABLE)
+		r->conn->srv->stats.counters[ST_UNAVAILABLE]++;
+	if (code == CRM__CODE__INTERNAL)
+		log_error("request.internal", "conn=%llu id=%llu request=%s reason=\"%s\"",
+			  (unsigned long long)r->conn->number, (unsigned long long)r->id,
+			  r->h->name, msg);
+	conn_send_response(r->conn, &resp);
+	req_end(r, false);
+}
+
+void req_fail_db(struct request *r, const struct pool_error *err)
+{
+	/* The database says the session is over (expired, revoked, user
+	 * disabled): this connection is logged out from now on. */
+	if (err->code == CRM__CODE__UNAUTHENTICATED)
+		memset(&r->conn->session, 0, sizeof r->conn->session);
+	req_fail(r, err->code, err->field[0] ? err->field : NULL, "%s", err->message);
+}
+
+void req_db(struct request *r, int stmt, int nparams, const char *const *values,
+	    const int *lengths, const int *binary, pool_cb cb)
+{
+	/* On NULL the callback already ran (and may have freed r). */
+	struct pool_query *q = pool_exec(r->conn->srv->pool, stmt, nparams, values, lengths,
+					 binary, cb, r);
+	if (q)
+		r->query = q;
+}
+
+static void reply_error_now(struct conn *c, uint64_t id, Crm__Code code, const char *field,
+			    const char *msg)
+{
+	Crm__Status st = CRM__STATUS__INIT;
+	st.code = code;
+	st.message = (char *)msg;
+	st.field = (char *)(field ? field : "");
+	Crm__Envelope resp = CRM__ENVELOPE__INIT;
+	resp.id = id;
+	resp.status = &st;
+	c->srv->stats.counters[ST_RESPONSES_ERROR]++;
+	conn_send_response(c, &resp);
+}
+
+void dispatch(struct conn *c, Crm__Envelope *env)
+{
+	struct server *srv = c->srv;
+	srv->stats.counters[ST_REQUESTS]++;
+	const struct handler *h = handler_for(env->body_case);
+	if (!h) {
+		reply_error_now(c, env->id, CRM__CODE__INVALID_ARGUMENT, "body",
+				env->body_case == CRM__ENVELOPE__BODY__NOT_SET
+					? "the request has no body"
+					: "this message is not a request the server accepts");
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	if (h->needs_session && !c->session.active) {
+		reply_error_now(c, env->id, CRM__CODE__UNAUTHENTICATED, NULL,
+				"not logged in: log in first (crm login)");
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	if (h->needs_session && h->roles && !(h->roles & ROLE_BIT(c->session.role))) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "the %s role may not call %s", role_name(c->session.role),
+			 h->name);
+		reply_error_now(c, env->id, CRM__CODE__PERMISSION_DENIED, NULL, msg);
+		log_info("auth.denied", "conn=%llu user=%s request=%s", (unsigned long long)c->number,
+			 c->session.username, h->name);
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	struct request *r = calloc(1, sizeof *r);
+	if (!r) {
+		reply_error_now(c, env->id, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
+		crm__envelope__free_unpacked(env, NULL);
+		return;
+	}
+	r->conn = c;
+	r->id = env->id;
+	r->h = h;
+	r->env = env;
+	r->started_ns = now_ns();
+	if (h->streamed)
+		r->credit = env->credit ? (env->credit > 1024 ? 1024 : env->credit) : 8;
+	link_request(c, r);
+	h->fn(r);
+}

@@ -1,0 +1,177 @@
+/* crmd's core structures: the server, its connections and their requests.
+ *
+ * Data flow: tls_stream delivers plaintext -> conn.in -> frames -> Envelope
+ * -> the handler table (dispatch.c) -> a handler runs prepared SQL through
+ * the pool -> req_reply() packs the response into conn.out -> the flusher
+ * writes every dirty connection's output once per loop pass. */
+#ifndef CRM_SERVER_H
+#define CRM_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "crm.pb-c.h"
+#include "frame.h"
+#include "pool.h"
+#include "stats.h"
+#include "tlsstream.h"
+
+struct request;
+
+enum conn_state {
+	CONN_HANDSHAKE,  /* TCP accepted, TLS handshake running */
+	CONN_HELLO,      /* TLS up; the first frame must be a Hello */
+	CONN_READY,      /* serving requests */
+	CONN_CLOSING,    /* no more input is read; closing once output is written */
+};
+
+struct session {
+	bool active;
+	char session_id[37];
+	char user_id[37];
+	char username[64];
+	char store_code[32];
+	Crm__Role role;
+};
+
+struct conn {
+	struct tls_stream ts;
+	struct server *srv;
+	struct conn *prev, *next;      /* the server's list of connections */
+	struct conn *dirty_next;       /* the flusher's list, when `dirty` */
+	bool dirty;
+	enum conn_state state;
+	uint64_t number;               /* for logs */
+	struct bytebuf in;             /* plaintext read, not yet parsed */
+	struct bytebuf out;            /* frames packed, not yet encrypted */
+	struct request *requests;      /* in flight, newest first */
+	int in_flight;
+	struct session session;
+};
+
+struct request {
+	struct conn *conn;             /* NULL once the connection is gone */
+	struct request *prev, *next;
+	uint64_t id;                   /* the client's envelope id */
+	const struct handler *h;
+	Crm__Envelope *env;            /* the decoded request */
+	uint64_t started_ns;
+	struct pool_query *query;      /* the statement running for it, if any */
+	bool in_worker;                /* a thread-pool job holds it */
+	struct request *hash_next;     /* queue of logins waiting for a hash slot */
+	bool hash_queued;
+	/* Streams: frames the client still allows, and where the next page starts. */
+	uint32_t credit;
+	bool stream_waiting;           /* out of credit, waiting for StreamCredit */
+	char cursor[37];
+	uint32_t remaining;            /* 0 means no limit */
+	uint32_t page_size;
+	/* Login state. */
+	uv_work_t work;
+	char *password;
+	char *password_hash;
+	bool password_ok;
+	bool user_known;
+	char token[65];
+	char user_id[37];
+	Crm__User *user;
+};
+
+typedef void (*handler_fn)(struct request *r);
+
+/* One row per request type: the one list of what the server does. */
+struct handler {
+	Crm__Envelope__BodyCase body;
+	const char *name;              /* for logs and stats, e.g. "customer.create" */
+	bool needs_session;            /* must be logged in */
+	uint32_t roles;                /* allowed roles (bit per Crm__Role); 0: any */
+	bool streamed;                 /* answers with several frames */
+	handler_fn fn;
+};
+
+#define ROLE_BIT(r) (1u << (r))
+#define ROLES_ALL 0u
+
+struct server {
+	uv_loop_t *loop;
+	const struct crm_config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct pool *pool;
+	uv_tcp_t listener;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	uv_prepare_t flush_prepare;
+	uv_check_t flush_check;
+	uv_timer_t drain_timer;
+	struct conn *conns;
+	struct conn *dirty;
+	int nconns;
+	uint64_t conn_counter;
+	bool draining;
+	int hashes_running;
+	struct request *hash_queue, *hash_queue_tail;
+	int hash_queued;
+	struct stats stats;
+	int64_t started_at_ms;
+	int exit_code;
+};
+
+/* server.c */
+int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *cfg, char *err,
+		 size_t errcap);
+void server_drain(struct server *srv, const char *why);
+void server_mark_dirty(struct conn *c);
+
+/* conn.c */
+void conn_accept(struct server *srv);
+void conn_push_event(struct conn *c, const char *kind, const char *text);
+/* Called when a request ends; may resume reading or finish a drain. */
+void conn_request_done(struct conn *c);
+void conn_close_all(struct server *srv);
+
+/* dispatch.c */
+const struct handler *handler_for(Crm__Envelope__BodyCase body);
+size_t handler_count(void);
+const struct handler *handler_at(size_t i);
+void dispatch(struct conn *c, Crm__Envelope *env);
+/* Appends a response with the request's id and ends the request. */
+void req_reply(struct request *r, Crm__Envelope *resp);
+/* Ends the request with an error status; `field` may be NULL. */
+void req_fail(struct request *r, Crm__Code code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void req_fail_db(struct request *r, const struct pool_error *err);
+/* A stream frame; the request stays open when `more`. Uses one credit. */
+void req_stream_frame(struct request *r, Crm__Envelope *resp, bool more);
+/* Runs a statement for the request; `cb` gets the request as `arg`. */
+void req_db(struct request *r, int stmt, int nparams, const char *const *values,
+	    const int *lengths, const int *binary, pool_cb cb);
+/* Frees a request that has left its connection. */
+void req_free(struct request *r);
+/* The connection is gone: forget queries, orphan thread-pool work. */
+void req_detach(struct request *r);
+struct request *req_find(struct conn *c, uint64_t id);
+
+/* Handler functions (h_*.c). */
+void h_login(struct request *r);
+void h_resume(struct request *r);
+void h_logout(struct request *r);
+void h_whoami(struct request *r);
+void h_customer_create(struct request *r);
+void h_customer_get(struct request *r);
+void h_customer_list(struct request *r);
+void h_customer_list_more(struct request *r);
+void h_stats(struct request *r);
+void h_ping(struct request *r);
+/* A login waiting for a hash slot; the slot frees when it finishes. */
+void auth_hash_slot_freed(struct server *srv);
+
+/* Shared result readers (h_common.c). */
+void row_to_user(const PGresult *res, int row, int col, Crm__User *u);
+void row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu);
+Crm__Role role_from_name(const char *name);
+const char *role_name(Crm__Role role);
+int64_t now_ms(void);
+
+#endif
