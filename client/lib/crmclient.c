@@ -1,5 +1,6 @@
 #include "crmclient.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,9 @@ static void close_and_drain(struct crmc *c)
 struct crmc *crmc_connect(const struct crmc_options *opt, Crm__Code *code, char *err,
 			  size_t errcap)
 {
+	/* A write to a connection the server closed must come back as EPIPE,
+	 * not kill the program. */
+	signal(SIGPIPE, SIG_IGN);
 	Crm__Code dummy;
 	if (!code)
 		code = &dummy;

@@ -3,7 +3,8 @@
  * Calls are synchronous for programs like crm (crmc_call), and pipelined
  * for tests and benchmarks (crmc_send many, then crmc_recv each). Frames
  * arrive in the order the server sends them, which need not be the order of
- * the requests. */
+ * the requests. The library sets SIGPIPE to be ignored: a closed connection
+ * is reported as an error, never as a signal. */
 #ifndef CRM_CLIENT_H
 #define CRM_CLIENT_H
 
