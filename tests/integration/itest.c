@@ -1,0 +1,199 @@
+#include "itest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "textcheck.h"
+
+void it_init(void)
+{
+	const char *path = getenv("CRM_TEST_ENV");
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!f) {
+		fprintf(stderr, "CRM_TEST_ENV does not name the fixture's env file: run through ctest\n");
+		exit(1);
+	}
+	char line[2048];
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		setenv(line, eq + 1, 1);
+	}
+	fclose(f);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+const char *it_env(const char *key)
+{
+	const char *v = getenv(key);
+	return v ? v : "";
+}
+
+struct crmc *it_connect(void)
+{
+	struct crmc_options opt = {
+		.server = it_env("CRM_SERVER"),
+		.ca_file = it_env("CRM_CA"),
+		.client_name = "itest",
+	};
+	char err[512];
+	struct crmc *c = crmc_connect(&opt, NULL, err, sizeof err);
+	if (!c)
+		fprintf(stderr, "connect: %s\n", err);
+	return c;
+}
+
+bool it_demo_user(const char *role, const char *store, char *user, size_t ucap, char *password,
+		  size_t pcap)
+{
+	FILE *f = fopen(it_env("CRM_LOGINS"), "r");
+	if (!f)
+		return false;
+	char u[128], p[128], r[64], s[64];
+	bool found = false;
+	while (fscanf(f, "%127s %127s %63s %63s", u, p, r, s) == 4) {
+		if (strcmp(r, role) == 0 && (!store || strcmp(s, store) == 0)) {
+			snprintf(user, ucap, "%s", u);
+			snprintf(password, pcap, "%s", p);
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+Crm__Envelope *it_call(struct crmc *c, Crm__Envelope *req)
+{
+	char err[512];
+	Crm__Envelope *resp = crmc_call(c, req, 30000, err, sizeof err);
+	if (!resp)
+		fprintf(stderr, "call: %s\n", err);
+	return resp;
+}
+
+void it_free(Crm__Envelope *env)
+{
+	if (env)
+		crm__envelope__free_unpacked(env, NULL);
+}
+
+Crm__Code it_login_as(struct crmc *c, const char *user, const char *password)
+{
+	Crm__LoginRequest lr = CRM__LOGIN_REQUEST__INIT;
+	lr.username = (char *)user;
+	lr.password = (char *)password;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_LOGIN;
+	req.login = &lr;
+	Crm__Envelope *resp = it_call(c, &req);
+	if (!resp)
+		return CRM__CODE__UNAVAILABLE;
+	Crm__Code code = crmc_status(resp);
+	it_free(resp);
+	return code;
+}
+
+struct crmc *it_login(const char *role)
+{
+	char user[128], pw[128];
+	if (!it_demo_user(role, NULL, user, sizeof user, pw, sizeof pw)) {
+		fprintf(stderr, "no demo user with role %s\n", role);
+		return NULL;
+	}
+	struct crmc *c = it_connect();
+	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
+		fprintf(stderr, "login as %s failed\n", user);
+		crmc_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+uint64_t it_send_create(struct crmc *c, const char *id, const char *name, const char *phone)
+{
+	Crm__Customer cu = CRM__CUSTOMER__INIT;
+	cu.id = (char *)id;
+	cu.name = (char *)name;
+	cu.phone = (char *)phone;
+	Crm__CustomerCreate cc = CRM__CUSTOMER_CREATE__INIT;
+	cc.customer = &cu;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_CREATE;
+	req.customer_create = &cc;
+	return crmc_send(c, &req);
+}
+
+Crm__Envelope *it_create(struct crmc *c, const char *id, const char *name, const char *phone)
+{
+	uint64_t rid = it_send_create(c, id, name, phone);
+	char err[512];
+	Crm__Envelope *resp = crmc_wait(c, rid, 30000, err, sizeof err);
+	if (!resp)
+		fprintf(stderr, "create: %s\n", err);
+	return resp;
+}
+
+Crm__Envelope *it_get(struct crmc *c, const char *id)
+{
+	Crm__CustomerGet g = CRM__CUSTOMER_GET__INIT;
+	g.id = (char *)id;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_GET;
+	req.customer_get = &g;
+	return it_call(c, &req);
+}
+
+/* 139 + 8 digits from the clock and a counter: unique across runs that
+ * share a database, which fixture reuse may do. */
+void it_phone(char out[16])
+{
+	static unsigned counter;
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	unsigned long v = ((unsigned long)tv.tv_sec * 1000 + (unsigned long)tv.tv_usec / 1000) * 7 +
+			  counter++ * 7919u + (unsigned long)getpid();
+	snprintf(out, 16, "139%08lu", v % 100000000ul);
+}
+
+int it_harness(const char *cmd, const char *arg)
+{
+	char line[4096];
+	snprintf(line, sizeof line, "bash '%s' %s '%s' %s", it_env("CRM_HARNESS"), cmd,
+		 it_env("CRM_TEST_DIR"), arg ? arg : "");
+	int rc = system(line);
+	/* crmd's pid may have changed. */
+	it_init();
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+PGconn *it_db(void)
+{
+	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+	const char *vals[] = {"127.0.0.1", it_env("CRM_PG_PORT"), "crm", "postgres",
+			      it_env("CRM_PG_PASSWORD"), NULL};
+	PGconn *db = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(db) != CONNECTION_OK)
+		fprintf(stderr, "db: %s\n", PQerrorMessage(db));
+	return db;
+}
+
+const char *it_db_value(PGconn *db, const char *sql, const char *param)
+{
+	static char value[1024];
+	const char *params[] = {param};
+	PGresult *res = PQexecParams(db, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+		fprintf(stderr, "db: %s: %s\n", sql, PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	snprintf(value, sizeof value, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return value;
+}

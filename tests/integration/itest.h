@@ -1,0 +1,43 @@
+/* Helpers for integration tests: the fixture's environment, connections,
+ * demo logins, direct SQL, and the harness that stops and starts servers. */
+#ifndef CRM_ITEST_H
+#define CRM_ITEST_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "crmclient.h"
+
+/* Loads $CRM_TEST_ENV into the environment; exits 1 if missing. */
+void it_init(void);
+const char *it_env(const char *key);
+/* A connected client after the hello; NULL with the reason printed. */
+struct crmc *it_connect(void);
+/* The first demo user with this role ("consultant", "group_admin", ...), and
+ * optionally at this store (NULL: any). */
+bool it_demo_user(const char *role, const char *store, char *user, size_t ucap, char *password,
+		  size_t pcap);
+/* Logs `c` in; returns the status code. */
+Crm__Code it_login_as(struct crmc *c, const char *user, const char *password);
+/* Connects and logs in as the first demo user with `role`. */
+struct crmc *it_login(const char *role);
+/* Sends and waits up to 30 s; NULL when the connection failed. */
+Crm__Envelope *it_call(struct crmc *c, Crm__Envelope *req);
+/* Queues a customer create (not flushed). Returns the request id. */
+uint64_t it_send_create(struct crmc *c, const char *id, const char *name, const char *phone);
+Crm__Envelope *it_create(struct crmc *c, const char *id, const char *name, const char *phone);
+Crm__Envelope *it_get(struct crmc *c, const char *id);
+/* A unique valid mobile number for this run. */
+void it_phone(char out[16]);
+/* Runs `harness.sh CMD $CRM_TEST_DIR [ARG]`; returns its exit status. */
+int it_harness(const char *cmd, const char *arg);
+/* A superuser connection to the test database. */
+PGconn *it_db(void);
+/* Runs a query that returns one value; the value as text (static buffer). */
+const char *it_db_value(PGconn *db, const char *sql, const char *param);
+void it_free(Crm__Envelope *env);
+
+#endif
