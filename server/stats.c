@@ -36,20 +36,3 @@ void stats_observe(struct histogram *h, uint64_t us)
 	h->count++;
 	h->sum_us += us;
 }
-
-uint64_t stats_quantile_us(const struct histogram *h, double q)
-{
-	if (h->count == 0)
-		return 0;
-	uint64_t rank = (uint64_t)(q * (double)h->count);
-	if (rank >= h->count)
-		rank = h->count - 1;
-	uint64_t seen = 0;
-	for (int i = 0; i <= STATS_BUCKETS; i++) {
-		seen += h->buckets[i];
-		if (seen > rank)
-			return i < STATS_BUCKETS ? stats_bucket_upper_us[i]
-						 : stats_bucket_upper_us[STATS_BUCKETS - 1];
-	}
-	return stats_bucket_upper_us[STATS_BUCKETS - 1];
-}

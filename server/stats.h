@@ -47,7 +47,5 @@ extern const uint64_t stats_bucket_upper_us[STATS_BUCKETS];
 
 void stats_observe(struct histogram *h, uint64_t us);
 const char *stats_counter_name(enum stat_counter c);
-/* Estimates the q-quantile (0..1) from the buckets; 0 when empty. */
-uint64_t stats_quantile_us(const struct histogram *h, double q);
 
 #endif

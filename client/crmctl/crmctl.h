@@ -71,6 +71,11 @@ bool ctl_user_add(PGconn *db, const char *username, const char *display_name,
 		  const char *role, const char *store_code, const char *password,
 		  bool reset_existing, enum ctl_user_outcome *outcome);
 
+/* A password from one line of stdin, or asked on the terminal without echo
+ * (twice when `confirm`). False after printing why. */
+bool ctl_read_password(const char *username, bool from_stdin, bool confirm, char *buf,
+		       size_t cap);
+
 int ctl_cmd_store(const struct crm_config *cfg, int argc, char **argv);
 int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv);
 
@@ -78,5 +83,6 @@ int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv);
 
 int ctl_cmd_demo(const struct crm_config *cfg, int argc, char **argv);
 int ctl_cmd_certs(const struct crm_config *cfg, int argc, char **argv);
+int ctl_cmd_stats(const struct crm_config *cfg, int argc, char **argv);
 
 #endif

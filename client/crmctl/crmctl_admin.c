@@ -215,7 +215,8 @@ static bool ask_tty(FILE *tty, const char *prompt, char *buf, size_t cap)
 	return ok;
 }
 
-static bool read_password(const char *username, bool from_stdin, char *buf, size_t cap)
+bool ctl_read_password(const char *username, bool from_stdin, bool confirm, char *buf,
+		       size_t cap)
 {
 	if (from_stdin) {
 		if (!read_line(stdin, buf, cap)) {
@@ -234,8 +235,11 @@ static bool read_password(const char *username, bool from_stdin, char *buf, size
 	}
 	char prompt[160], again[1024];
 	snprintf(prompt, sizeof prompt, "Password for %s: ", username);
-	bool ok = ask_tty(tty, prompt, buf, cap) &&
-		  ask_tty(tty, "Repeat the password: ", again, sizeof again);
+	bool ok = ask_tty(tty, prompt, buf, cap);
+	if (ok && confirm)
+		ok = ask_tty(tty, "Repeat the password: ", again, sizeof again);
+	else
+		snprintf(again, sizeof again, "%s", buf);
 	fclose(tty);
 	if (ok && strcmp(buf, again) != 0) {
 		ctl_err("the two passwords differ; nothing changed");
@@ -321,7 +325,7 @@ int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!read_password(username, pw_stdin, password, sizeof password))
+	if (!ctl_read_password(username, pw_stdin, true, password, sizeof password))
 		goto out;
 	if (!ctl_password_ok(password)) {
 		ctl_err("the password must be at least 8 characters long; nothing changed");

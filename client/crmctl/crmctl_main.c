@@ -16,6 +16,8 @@ static const char usage_text[] =
 	"           [--password-stdin] [--if-missing]\n"
 	"  demo --logins FILE            demo group: 3 stores and their users\n"
 	"  certs --dir DIR [--host NAME]... [--ip ADDR]... [--force]\n"
+	"  stats --user U [--password-stdin] [--server H:P] [--ca FILE] [--json]\n"
+	"                                counters and latency of a running crmd\n"
 	"\n"
 	"  -c FILE   configuration (default: crmd.ini when present)\n"
 	"  --set     override one configuration key after the file, e.g. --set db.port=5433\n"
@@ -96,6 +98,8 @@ static int dispatch(const struct crm_config *cfg, int argc, char **argv)
 		return ctl_cmd_demo(cfg, argc - 1, argv + 1);
 	if (!strcmp(cmd, "certs"))
 		return ctl_cmd_certs(cfg, argc - 1, argv + 1);
+	if (!strcmp(cmd, "stats"))
+		return ctl_cmd_stats(cfg, argc - 1, argv + 1);
 	ctl_err("unknown command \"%s\" (see crmctl --help)", cmd);
 	return CTL_USAGE;
 }
