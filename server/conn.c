@@ -51,18 +51,22 @@ static void conn_fail(struct conn *c, Crm__Code code, const char *message)
 	tls_stream_close(&c->ts);
 }
 
+/* Reading stops while a connection is at its in-flight limit or has more
+ * output queued than allowed: a client that pipelines without end or never
+ * reads costs bounded memory. Counted when reading goes from on to off. */
 static bool should_pause(struct conn *c)
 {
 	const struct crm_config *cfg = c->srv->cfg;
-	if (c->in_flight >= cfg->max_in_flight) {
-		c->srv->stats.counters[ST_PAUSED_IN_FLIGHT]++;
-		return true;
-	}
-	if (output_bytes(c) > cfg->max_output_bytes) {
-		c->srv->stats.counters[ST_PAUSED_OUTPUT]++;
-		return true;
-	}
-	return false;
+	enum stat_counter why;
+	if (c->in_flight >= cfg->max_in_flight)
+		why = ST_PAUSED_IN_FLIGHT;
+	else if (output_bytes(c) > cfg->max_output_bytes)
+		why = ST_PAUSED_OUTPUT;
+	else
+		return false;
+	if (!c->ts.paused)
+		c->srv->stats.counters[why]++;
+	return true;
 }
 
 static void handle_hello(struct conn *c, Crm__Envelope *env)

@@ -172,6 +172,8 @@ role = group
 cert = $dir/certs/server.pem
 key = $dir/certs/server.key
 drain_timeout_ms = 10000
+; short, so that tests/integration/test_limits.c runs quickly
+handshake_timeout_ms = 1500
 
 [db]
 host = 127.0.0.1
