@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_SIZE, KEY_BOOL };
+enum key_type { KEY_STR, KEY_INT, KEY_SIZE };
 
 struct key_def {
 	const char *section;
@@ -20,7 +20,6 @@ struct key_def {
 #define STR(sec, key, field) {sec, key, KEY_STR, offsetof(struct crm_config, field), sizeof(((struct crm_config *)0)->field), 0, 0}
 #define INT(sec, key, field, lo, hi) {sec, key, KEY_INT, offsetof(struct crm_config, field), 0, lo, hi}
 #define SIZE(sec, key, field, lo, hi) {sec, key, KEY_SIZE, offsetof(struct crm_config, field), 0, lo, hi}
-#define BOOL(sec, key, field) {sec, key, KEY_BOOL, offsetof(struct crm_config, field), 0, 0, 1}
 
 /* The one list of configuration keys. ops/crmd.ini.example documents each. */
 static const struct key_def keys[] = {
@@ -37,7 +36,6 @@ static const struct key_def keys[] = {
 	INT("server", "max_in_flight", max_in_flight, 1, 65536),
 	SIZE("server", "max_output_bytes", max_output_bytes, 65536, 1LL << 32),
 	INT("server", "drain_timeout_ms", drain_timeout_ms, 0, 3600000),
-	BOOL("server", "allow_plaintext_loopback", allow_plaintext_loopback),
 	STR("db", "host", db_host),
 	INT("db", "port", db_port, 1, 65535),
 	STR("db", "name", db_name),
@@ -94,20 +92,6 @@ static bool set_key(struct crm_config *c, const char *section, const char *name,
 				return false;
 			}
 			strcpy(field, value);
-			return true;
-		}
-		if (k->type == KEY_BOOL) {
-			bool v;
-			if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
-				v = true;
-			else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
-				v = false;
-			else {
-				snprintf(err, errcap, "%s.%s: expected true or false, got \"%s\"",
-					 section, name, value);
-				return false;
-			}
-			*(bool *)field = v;
 			return true;
 		}
 		char *end;

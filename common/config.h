@@ -22,7 +22,6 @@ struct crm_config {
 	int max_in_flight;
 	size_t max_output_bytes;
 	int drain_timeout_ms;
-	bool allow_plaintext_loopback; /* tests only: no TLS, loopback only */
 
 	/* [db] */
 	char db_host[128];
