@@ -1,6 +1,7 @@
 #include "tlsstream.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -386,9 +387,26 @@ static void harden(SSL_CTX *ctx)
 	SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384");
 }
 
+/* A missing file is the common mistake: say so plainly, with the fix. */
+static bool readable(const char *what, const char *path, char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "r");
+	if (f) {
+		fclose(f);
+		return true;
+	}
+	snprintf(err, errcap, "%s: cannot read %s: %s (crmctl certs --dir DIR makes the files)",
+		 what, path, strerror(errno));
+	return false;
+}
+
 SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file,
 			const char *client_ca, char *err, size_t errcap)
 {
+	if (!readable("server.cert", cert_file, err, errcap) ||
+	    !readable("server.key", key_file, err, errcap) ||
+	    (client_ca && *client_ca && !readable("server.client_ca", client_ca, err, errcap)))
+		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		ssl_reason(err, errcap, "cannot create TLS context");
