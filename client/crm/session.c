@@ -96,17 +96,18 @@ bool session_load(const struct cli *cli, char *token, size_t cap)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return false;
-	char line[1400], server[300] = "";
+	char line[1400];
+	bool same_server = false;
 	token[0] = '\0';
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if (!strncmp(line, "server=", 7))
-			snprintf(server, sizeof server, "%s", line + 7);
-		else if (!strncmp(line, "token=", 6))
-			snprintf(token, cap, "%s", line + 6);
+			same_server = strcmp(line + 7, cli->server) == 0;
+		else if (!strncmp(line, "token=", 6) && strlen(line + 6) < cap)
+			memcpy(token, line + 6, strlen(line + 6) + 1);
 	}
 	fclose(f);
-	return token[0] && strcmp(server, cli->server) == 0;
+	return token[0] && same_server;
 }
 
 void session_remove(const struct cli *cli)
