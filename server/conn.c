@@ -365,17 +365,18 @@ void conn_flush(struct conn *c)
 		tls_stream_close(&c->ts);
 }
 
+/* The drain: every client hears why; idle connections close once that
+ * event is written, busy ones stop reading and close after their last
+ * answer (conn_request_done). */
 void conn_close_all(struct server *srv)
 {
 	for (struct conn *c = srv->conns; c; c = c->next) {
+		conn_push_event(c, "server.draining",
+				"the server is shutting down; requests in progress will finish");
+		tls_stream_pause(&c->ts);
 		if (c->in_flight == 0) {
 			c->state = CONN_CLOSING;
 			server_mark_dirty(c);
-		} else {
-			conn_push_event(c, "server.draining",
-					"the server is shutting down; requests in progress will finish");
-			/* Stop reading new requests; in-flight ones finish. */
-			tls_stream_pause(&c->ts);
 		}
 	}
 }

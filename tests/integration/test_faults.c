@@ -89,6 +89,9 @@ static void test_sigterm_under_load_loses_no_acknowledged_write(void)
 		if (!conns[k])
 			return;
 	}
+	/* An idle desk, to hear the server say it is going away. */
+	struct crmc *idle = it_login("consultant");
+	CHECK(idle != NULL);
 	char outfile[] = "/tmp/crm-sigterm-XXXXXX";
 	int fd = mkstemp(outfile);
 	close(fd);
@@ -163,6 +166,16 @@ static void test_sigterm_under_load_loses_no_acknowledged_write(void)
 	CHECK(acks > 100);
 	for (int k = 0; k < CONNS; k++)
 		crmc_close(conns[k]);
+	if (idle) {
+		char err[256];
+		Crm__Envelope *ev = crmc_recv(idle, 5000, err, sizeof err);
+		CHECK(ev && ev->id == 0 && ev->body_case == CRM__ENVELOPE__BODY_EVENT);
+		CHECK(ev && ev->event && strcmp(ev->event->kind, "server.draining") == 0);
+		it_free(ev);
+		/* Then the connection closes. */
+		CHECK(crmc_recv(idle, 5000, err, sizeof err) == NULL && !crmc_is_open(idle));
+		crmc_close(idle);
+	}
 
 	/* Every acknowledged write is there, once. */
 	PGconn *db = it_db();
