@@ -18,6 +18,9 @@ void conn_send_response(struct conn *c, Crm__Envelope *env);
 	 ROLE_BIT(CRM__ROLE__STORE_MANAGER))
 #define GROUP_ROLES (ROLE_BIT(CRM__ROLE__GROUP_ANALYST) | ROLE_BIT(CRM__ROLE__GROUP_ADMIN))
 #define PEOPLE (STORE_ROLES | GROUP_ROLES)
+#define WRITERS (STORE_ROLES | ROLE_BIT(CRM__ROLE__GROUP_ADMIN))
+#define MANAGERS (ROLE_BIT(CRM__ROLE__SALES_MANAGER) | ROLE_BIT(CRM__ROLE__STORE_MANAGER))
+#define LEVEL_SETTERS (ROLE_BIT(CRM__ROLE__CONSULTANT) | MANAGERS)
 
 /* What the server does: message -> who may call it -> handler. */
 static const struct handler handlers[] = {
@@ -29,6 +32,11 @@ static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_CUSTOMER_CREATE, "customer.create", true, PEOPLE, false, h_customer_create},
 	{CRM__ENVELOPE__BODY_CUSTOMER_GET, "customer.get", true, PEOPLE, false, h_customer_get},
 	{CRM__ENVELOPE__BODY_CUSTOMER_LIST, "customer.list", true, PEOPLE, true, h_customer_list},
+	{CRM__ENVELOPE__BODY_CUSTOMER_CARD_GET, "customer.card", true, PEOPLE, false, h_customer_card},
+	{CRM__ENVELOPE__BODY_CUSTOMER_UPDATE, "customer.update", true, WRITERS, false, h_customer_update},
+	{CRM__ENVELOPE__BODY_RELATION_UPDATE, "relation.update", true, STORE_ROLES, false, h_relation_update},
+	{CRM__ENVELOPE__BODY_LEVEL_SET, "level.set", true, LEVEL_SETTERS, false, h_level_set},
+	{CRM__ENVELOPE__BODY_HANDOVER, "customer.handover", true, MANAGERS, false, h_handover},
 	{CRM__ENVELOPE__BODY_STATS, "admin.stats", true,
 	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_stats},
 };

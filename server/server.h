@@ -162,6 +162,11 @@ void h_customer_create(struct request *r);
 void h_customer_get(struct request *r);
 void h_customer_list(struct request *r);
 void h_customer_list_more(struct request *r);
+void h_customer_update(struct request *r);
+void h_relation_update(struct request *r);
+void h_level_set(struct request *r);
+void h_handover(struct request *r);
+void h_customer_card(struct request *r);
 void h_stats(struct request *r);
 void h_ping(struct request *r);
 /* A login waiting for a hash slot; the slot frees when it finishes. */
@@ -169,7 +174,25 @@ void auth_hash_slot_freed(struct server *srv);
 
 /* Shared result readers (h_common.c). */
 void row_to_user(const PGresult *res, int row, int col, Crm__User *u);
-void row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu);
+
+/* Allocations that live until a reply has been packed: the readers below
+ * put lists (phones, tags, intents) there. Zero-initialise, then free once. */
+struct scratch {
+	void **ptrs;
+	size_t n, cap;
+	bool oom;
+};
+void *scratch_alloc(struct scratch *s, size_t size); /* zeroed; NULL when out of memory */
+void scratch_free(struct scratch *s);
+
+/* Read the CUSTOMER / RELATION columns of stmts.h starting at `col`. False
+ * when out of memory. */
+#define CUSTOMER_NCOLS 18
+#define RELATION_NCOLS 21
+bool row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu,
+		     struct scratch *s);
+bool row_to_relation(const PGresult *res, int row, int col, Crm__Relation *rel,
+		     struct scratch *s);
 Crm__Role role_from_name(const char *name);
 const char *role_name(Crm__Role role);
 int64_t now_ms(void);

@@ -25,4 +25,7 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT * FROM crm.customer_get($1::uuid, $2::text)", 2),
 	STMT(STMT_CUSTOMER_LIST,
 	     "SELECT * FROM crm.customer_list($1::uuid, $2::text, $3::integer)", 3),
+	/* ---- customer records: writes (h_customer.c, h_relation.c) */
+	/* ---- customer records: queries (h_query.c) */
+	/* ---- accounts and audit (h_auth.c) */
 };

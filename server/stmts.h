@@ -13,8 +13,18 @@
  * Result column lists below are in order; timestamps are unix milliseconds.
  *
  * USER columns:     user_id, username, display_name, role, store_code, store_name
- * CUSTOMER columns: id, name, phone, version, created_at_ms, updated_at_ms,
- *                   created_by, store_code
+ * CUSTOMER columns: the 18 columns of view crm.customer_view (sql/0002):
+ *                   id, name, phone, version, created_at_ms, updated_at_ms,
+ *                   created_by, store_code, gender, birth_year, age_band,
+ *                   wechat, email, occupation, region, tags, important, phones
+ * RELATION columns: the first 21 columns of view crm.relation_view:
+ *                   id, customer_id, store_code, store_name, brand, owner,
+ *                   owner_name, level, source, first_contact_at_ms,
+ *                   first_contact_place, first_contact_scenario,
+ *                   first_feedback, status, version, created_at_ms,
+ *                   updated_at_ms, protected_until_ms, last_contact_at_ms,
+ *                   next_followup_at_ms, intents
+ * Read them with row_to_customer / row_to_relation (server.h).
  */
 #ifndef CRM_STMTS_H
 #define CRM_STMTS_H
@@ -44,6 +54,9 @@ enum stmt_id {
 	/* $1 session_id, $2 after_id (NULL from the start), $3 count
 	 * -> CUSTOMER columns, ordered by id. */
 	STMT_CUSTOMER_LIST,
+	/* ---- customer records: writes (h_customer.c, h_relation.c) */
+	/* ---- customer records: queries (h_query.c) */
+	/* ---- accounts and audit (h_auth.c) */
 	STMT__COUNT
 };
 
