@@ -124,7 +124,9 @@ bool phone_normalize(const char *in, char out[PHONE_CANONICAL_MAX], char *why, s
 		} else if (cp == '+' && nd == 0 && !plus) {
 			plus = true;
 		} else if (cp == ' ' || cp == '-' || cp == '.' || cp == '(' || cp == ')' ||
-			   cp == 0x3000 || cp == 0xff08 || cp == 0xff09 || cp == 0xff0d) {
+			   cp == 0x3000 || cp == 0xff08 || cp == 0xff09 || cp == 0xff0d ||
+			   cp == 0xa0 || (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212) {
+			/* Pasted numbers bring no-break spaces and typographic dashes. */
 			continue;
 		} else {
 			snprintf(why, whycap,
@@ -154,6 +156,10 @@ bool phone_normalize(const char *in, char out[PHONE_CANONICAL_MAX], char *why, s
 		had_country = true;
 	}
 	size_t n = strlen(d);
+	if (n == 0) {
+		snprintf(why, whycap, "phone has no number after the country code");
+		return false;
+	}
 	/* Mobiles start 13-19; "10" after +86 is Beijing's area code. */
 	if (d[0] == '1' && d[1] != '0') {
 		if (n != 11) {

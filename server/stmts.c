@@ -19,13 +19,62 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT crm.session_close($1::uuid)", 1),
 	STMT(STMT_SESSION_WHOAMI,
 	     "SELECT * FROM crm.session_whoami($1::uuid)", 1),
+/* Functions answering a CustomerReply return composite columns; this
+ * expands them into the REPLY columns of stmts.h. */
+#define REPLY_SELECT "SELECT x.outcome, x.kind, x.message, (x.cu).*, (x.rel).*, (x.col).* FROM "
 	STMT(STMT_CUSTOMER_CREATE,
-	     "SELECT * FROM crm.customer_create($1::uuid, $2::text, $3::text, $4::text, $5::bytea)", 5),
+	     REPLY_SELECT "crm.customer_create($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::integer, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text,"
+	     " $13::boolean, $14::bigint, $15::text, $16::text, $17::text, $18::text, $19::text,"
+	     " $20::bigint, $21::text, $22::text, $23::text, $24::text, $25::text, $26::bigint,"
+	     " $27::bytea) x", 27),
 	STMT(STMT_CUSTOMER_GET,
-	     "SELECT * FROM crm.customer_get($1::uuid, $2::text)", 2),
+	     REPLY_SELECT "crm.customer_get($1::uuid, $2::text) x", 2),
 	STMT(STMT_CUSTOMER_LIST,
-	     "SELECT * FROM crm.customer_list($1::uuid, $2::text, $3::integer)", 3),
+	     "SELECT * FROM crm.customer_query($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::text, $7::text, $8::text, $9::text, $10::text, $11::boolean, $12::integer,"
+	     " $13::boolean, $14::text, $15::text, $16::boolean, $17::text, $18::integer)", 18),
 	/* ---- customer records: writes (h_customer.c, h_relation.c) */
+	STMT(STMT_CREATE_CONTEXT,
+	     "SELECT * FROM crm.create_context($1::uuid, $2::text, $3::text, $4::text, $5::text)", 5),
+	STMT(STMT_CUSTOMER_UPDATE,
+	     REPLY_SELECT "crm.customer_update($1::uuid, $2::text, $3::bigint, $4::text, $5::text,"
+	     " $6::text, $7::integer, $8::text, $9::text, $10::text, $11::text, $12::text,"
+	     " $13::text, $14::boolean, $15::bigint, $16::bytea) x", 16),
+	STMT(STMT_RELATION_GET,
+	     "SELECT (x.rel).*, x.body_types FROM crm.relation_get($1::uuid, $2::text, $3::text) x", 3),
+	STMT(STMT_RELATION_UPDATE,
+	     "SELECT x.outcome, (x.rel).* FROM crm.relation_update($1::uuid, $2::text, $3::bigint,"
+	     " $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint,"
+	     " $12::bytea) x", 12),
+	STMT(STMT_LEVEL_SET,
+	     "SELECT x.outcome, (x.rel).* FROM crm.level_set($1::uuid, $2::text, $3::bigint, $4::text,"
+	     " $5::text, $6::bigint, $7::bytea) x", 7),
+	STMT(STMT_HANDOVER_PLAN,
+	     "SELECT (x.rel).*, x.to_owner, x.to_owner_name FROM crm.handover_plan($1::uuid, $2::text, $3::text,"
+	     " $4::text) x", 4),
+	STMT(STMT_HANDOVER,
+	     "SELECT * FROM crm.handover($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::bigint,"
+	     " $7::bytea)", 7),
 	/* ---- customer records: queries (h_query.c) */
-	/* ---- accounts and audit (h_auth.c) */
+	STMT(STMT_CUSTOMER_CARD,
+	     "SELECT * FROM crm.customer_card($1::uuid, $2::text)", 2),
+	/* ---- accounts and audit (h_auth.c, h_audit.c; sql/0004) */
+	STMT(STMT_LOGIN_BEGIN,
+	     "SELECT * FROM crm.login_begin($1::text, $2::text)", 2),
+	STMT(STMT_LOGIN_FAIL,
+	     "SELECT crm.login_fail($1::text, $2::text, $3::text, $4::uuid)", 4),
+	STMT(STMT_LOGIN_OPEN,
+	     "SELECT * FROM crm.login_open($1::uuid, $2::text, $3::integer, $4::text)", 4),
+	STMT(STMT_LOGOUT,
+	     "SELECT crm.session_logout($1::uuid, $2::text)", 2),
+	STMT(STMT_AUDIT_DENIED,
+	     "SELECT crm.audit_denied($1::uuid, $2::text, $3::text)", 3),
+	STMT(STMT_AUDIT_LIST,
+	     "SELECT * FROM crm.audit_list($1::uuid, $2::text, $3::text, $4::text, $5::bigint,"
+	     " $6::bigint, $7::text, $8::bigint, $9::integer)", 9),
+	STMT(STMT_REVOKED_CERTS,
+	     "SELECT * FROM crm.revoked_cert_serials()", 0),
+	STMT(STMT_CERT_LOGIN,
+	     "SELECT * FROM crm.cert_login($1::text, $2::text, $3::integer, $4::text)", 4),
 };

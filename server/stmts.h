@@ -43,20 +43,99 @@ enum stmt_id {
 	STMT_SESSION_CLOSE,
 	/* $1 session_id -> expires_at_ms, USER columns. DC401 if dead. */
 	STMT_SESSION_WHOAMI,
-	/* $1 session_id, $2 id, $3 name, $4 phone (canonical), $5 outbox payload
-	 * (bytea, binary) -> CUSTOMER columns, existed (bool). Same id again, or a
-	 * phone that already has a customer: that customer, existed = true,
-	 * nothing written. Otherwise inserts and appends to the outbox in the
-	 * same transaction. */
+	/* Customer records (sql/0002). REPLY columns: outcome ('ok', 'existed',
+	 * 'collision', 'stale', 'retry'), kind ('customer', 'relation' = the caller's
+	 * store's, 'other', 'collision'), message, then all columns of
+	 * crm.customer_view (CUSTOMER), crm.relation_view (RELATION, then
+	 * store_id, owner_id) and crm.lead_collision_view, NULL where the row is
+	 * of another kind. See REPLY_COL_* in h_records.h.
+	 *
+	 * $1 session_id, $2 id, $3 name, $4 phones (canonical, primary first,
+	 * joined by U+001F), $5 gender, $6 birth_year, $7 age_band, $8 wechat,
+	 * $9 email, $10 occupation, $11 region, $12 tags (U+001F), $13 important,
+	 * $14 write time ms, $15 relation id (NULL: no relation; group roles),
+	 * $16 relation's customer id (from STMT_CREATE_CONTEXT), $17 owner
+	 * username ("" pool), $18 level, $19 source, $20 first_contact_at ms,
+	 * $21 place, $22 scenario, $23 first feedback, $24 status, $25 intents
+	 * (fields U+001E, intents U+001F), $26 protected_until ms, $27 outbox
+	 * bundle (binary: Customer, Relation) -> REPLY rows. */
 	STMT_CUSTOMER_CREATE,
-	/* $1 session_id, $2 id -> CUSTOMER columns. DC404 when absent. */
+	/* $1 session_id, $2 id -> REPLY rows. DC404 absent, DC403 out of scope. */
 	STMT_CUSTOMER_GET,
-	/* $1 session_id, $2 after_id (NULL from the start), $3 count
-	 * -> CUSTOMER columns, ordered by id. */
+	/* One page of a customer list (sql/0003 crm.customer_query): $1 session_id,
+	 * $2 name, $3 name_match, $4 phone (canonical), $5 phone digits (last
+	 * 4+), $6 levels and $7 sources (comma-separated), $8 model, $9 owner,
+	 * $10 tag, $11 important_only, $12 contacted_within_days,
+	 * $13 followup_overdue, $14 store_code, $15 sort, $16 descending,
+	 * $17 after (cursor), $18 count; NULL or "" = not given
+	 * -> CUSTOMER columns, RELATION columns (NULL: no relation), cursor. */
 	STMT_CUSTOMER_LIST,
 	/* ---- customer records: writes (h_customer.c, h_relation.c) */
+	/* $1 session_id, $2 customer id, $3 phones (U+001F), $4 owner ("" default),
+	 * $5 models (U+001F) -> existing_customer_id, owner, owner_name,
+	 * store_code, store_name, brand, protection_days, body_types (U+001F). */
+	STMT_CREATE_CONTEXT,
+	/* $1 session_id, $2 id, $3 version read, $4 name, $5 phones (U+001F,
+	 * primary first), $6 gender, $7 birth_year, $8 age_band, $9 wechat,
+	 * $10 email, $11 occupation, $12 region, $13 tags, $14 important,
+	 * $15 write time ms, $16 bundle (Customer) -> REPLY rows; outcome
+	 * 'stale' when the version moved on. */
+	STMT_CUSTOMER_UPDATE,
+	/* $1 session_id, $2 relation id, $3 models (U+001F) -> all columns of
+	 * crm.relation_view, body_types (U+001F). */
+	STMT_RELATION_GET,
+	/* $1 session_id, $2 id, $3 version read, $4 source, $5 first_contact_at
+	 * ms, $6 place, $7 scenario, $8 first feedback, $9 status, $10 intents,
+	 * $11 write time ms, $12 bundle (Relation) -> outcome ('ok', 'stale'),
+	 * all columns of crm.relation_view. */
+	STMT_RELATION_UPDATE,
+	/* $1 session_id, $2 relation id, $3 version read, $4 level, $5 reason,
+	 * $6 write time ms, $7 bundle (Relation) -> outcome ('ok', 'stale',
+	 * 'unchanged'), all columns of crm.relation_view. */
+	STMT_LEVEL_SET,
+	/* $1 session_id, $2 relation ids (U+001F) or NULL, $3 from_owner or NULL,
+	 * $4 to_owner -> all columns of crm.relation_view, to_owner,
+	 * to_owner_name: the relations the handover would move, by id. */
+	STMT_HANDOVER_PLAN,
+	/* $1 session_id, $2 relation ids (U+001F), $3 versions read (U+001F),
+	 * $4 to_owner, $5 reason, $6 write time ms, $7 bundle (Relations, in
+	 * order) -> relation_id per moved relation. DC409 if one changed. */
+	STMT_HANDOVER,
 	/* ---- customer records: queries (h_query.c) */
-	/* ---- accounts and audit (h_auth.c) */
+	/* $1 session_id, $2 id -> kind, CUSTOMER columns, RELATION columns, then
+	 * e_relation_id, e_store_code, e_at_ms, e_s1..e_s6, e_n1: 'head' rows
+	 * (customer and each relation, the caller's store first), then 'level',
+	 * 'collision' and 'handover' rows, newest first (sql/0003
+	 * crm.customer_card). DC404 when absent or out of the caller's scope. */
+	STMT_CUSTOMER_CARD,
+	/* ---- accounts and audit (h_auth.c, h_audit.c; sql/0004) */
+	/* $1 username, $2 source address -> USER columns, password_hash, disabled,
+	 * locked_until_ms, retry_after_s. Always one row: retry_after_s > 0 means
+	 * too many failures from the address; user_id NULL an unknown user;
+	 * locked_until_ms set a locked account (the attempt is already recorded). */
+	STMT_LOGIN_BEGIN,
+	/* $1 username, $2 source address, $3 reason, $4 user_id (NULL: unknown)
+	 * -> locked_until_ms (NULL unless this failure locked the account). */
+	STMT_LOGIN_FAIL,
+	/* $1 user_id, $2 token_hash, $3 ttl seconds, $4 source address
+	 * -> session_id, expires_at_ms. Audited. DC401 when locked meanwhile. */
+	STMT_LOGIN_OPEN,
+	/* $1 session_id, $2 source address -> nothing. Revokes and audits. */
+	STMT_LOGOUT,
+	/* $1 session_id, $2 request name, $3 source address -> nothing. */
+	STMT_AUDIT_DENIED,
+	/* $1 session_id, $2 username, $3 customer_id, $4 action, $5 since_ms,
+	 * $6 until_ms, $7 store_code, $8 before_id, $9 count -> AUDIT columns:
+	 * id, at_ms, action, outcome, username, role, store_code, source_addr,
+	 * subject, entity, entity_id, customer_id, before_version,
+	 * after_version, reason, details. Newest first. */
+	STMT_AUDIT_LIST,
+	/* no parameters -> serial (upper-case hex), one row per revoked cert. */
+	STMT_REVOKED_CERTS,
+	/* $1 serial, $2 token_hash, $3 ttl seconds, $4 source address
+	 * -> session_id, expires_at_ms, USER columns, refusal (non-NULL: refused,
+	 * the rest NULL). */
+	STMT_CERT_LOGIN,
 	STMT__COUNT
 };
 

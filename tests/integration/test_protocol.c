@@ -218,7 +218,7 @@ static void test_stream_sends_no_more_than_its_credit(void)
 		CHECK(resp && crmc_status(resp) == CRM__CODE__OK && resp->more);
 		if (resp) {
 			frames++;
-			customers += (int)resp->customer_page->n_customers;
+			customers += (int)resp->customer_page->n_rows;
 		}
 		it_free(resp);
 	}
@@ -233,7 +233,7 @@ static void test_stream_sends_no_more_than_its_credit(void)
 		if (!resp)
 			break;
 		frames++;
-		customers += (int)resp->customer_page->n_customers;
+		customers += (int)resp->customer_page->n_rows;
 		last_seen = !resp->more;
 		it_free(resp);
 	}

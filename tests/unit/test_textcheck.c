@@ -65,6 +65,18 @@ static void test_wrong_phones_name_the_reason(void)
 	phone_refused("010-12345678", "does not start with 0 or 1");
 	phone_refused("1012345678", "not a Chinese phone number");
 	phone_refused("\xff\xfe", "UTF-8");
+	phone_refused("+86", "no number after the country code");
+	phone_refused("0086", "no number after the country code");
+	phone_refused("+86 ", "no number after the country code");
+}
+
+static void test_pasted_separators(void)
+{
+	phone_is("138\xc2\xa0" "1234\xc2\xa0" "5678", "+8613812345678");  /* no-break spaces */
+	phone_is("138\xe2\x80\x93" "1234\xe2\x80\x93" "5678", "+8613812345678"); /* en dashes */
+	phone_is("010\xe2\x80\x94" "62345678", "+861062345678");         /* em dash */
+	phone_is("\xef\xbc\x8b" "86\xe3\x80\x80" "13812345678", "+8613812345678");
+	phone_refused("138\xe2\x80\xa2" "12345678", "only digits");      /* a bullet is not a separator */
 }
 
 static void test_uuids(void)
@@ -115,6 +127,7 @@ int main(void)
 	test_mobiles_in_every_common_writing();
 	test_landlines_with_area_code();
 	test_wrong_phones_name_the_reason();
+	test_pasted_separators();
 	test_uuids();
 	test_text_fields();
 	return check_summary();
