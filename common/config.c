@@ -47,6 +47,7 @@ static const struct key_def keys[] = {
 	STR("db", "admin_password", db_admin_password),
 	INT("auth", "session_ttl_s", session_ttl_s, 60, 31 * 86400),
 	INT("auth", "max_concurrent_hashes", max_concurrent_hashes, 1, 64),
+	INT("auth", "revocation_refresh_s", revocation_refresh_s, 1, 86400),
 	STR("log", "level", log_level),
 };
 
@@ -74,6 +75,7 @@ void config_defaults(struct crm_config *c)
 	strcpy(c->db_admin_user, "postgres");
 	c->session_ttl_s = 12 * 3600;
 	c->max_concurrent_hashes = 2;
+	c->revocation_refresh_s = 60;
 	strcpy(c->log_level, "info");
 }
 

@@ -37,6 +37,7 @@ struct crm_config {
 	/* [auth] */
 	int session_ttl_s;
 	int max_concurrent_hashes;
+	int revocation_refresh_s;    /* reload of revoked client-certificate serials */
 
 	/* [log] */
 	char log_level[16];

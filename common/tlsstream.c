@@ -1,12 +1,16 @@
 #include "tlsstream.h"
 
 #include <arpa/inet.h>
+#include <openssl/bn.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 #define READ_CHUNK 65536
 #define CLOSE_GRACE_MS 2000
@@ -127,8 +131,14 @@ static void pump(struct tls_stream *ts)
 		if (rc != 1) {
 			int e = SSL_get_error(ts->ssl, rc);
 			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-				char why[384];
-				ssl_reason(why, sizeof why, "TLS handshake failed");
+				char why[384], what[256] = "TLS handshake failed";
+				/* Say why a certificate did not verify (revoked, expired,
+				 * unknown CA, ...): OpenSSL's error queue does not. */
+				long v = SSL_get_verify_result(ts->ssl);
+				if (v != X509_V_OK)
+					snprintf(what, sizeof what, "TLS handshake failed (certificate: %s)",
+						 X509_verify_cert_error_string(v));
+				ssl_reason(why, sizeof why, what);
 				fail(ts, why);
 			}
 			goto out;
@@ -400,6 +410,136 @@ static bool readable(const char *what, const char *path, char *err, size_t errca
 	return false;
 }
 
+/* ---- revocation of client certificates
+ *
+ * The server context carries a sorted array of revoked serials in its
+ * ex_data; the verify callback looks the leaf certificate up there. crmd
+ * replaces the array when it reloads crm.revoked_certs. */
+
+struct revocation {
+	bool loaded;      /* false until the first tls_server_set_revoked */
+	char **serials;   /* sorted */
+	size_t n;
+};
+
+static int revocation_index = -1;
+
+static void revocation_clear(struct revocation *rv)
+{
+	for (size_t i = 0; i < rv->n; i++)
+		free(rv->serials[i]);
+	free(rv->serials);
+	rv->serials = NULL;
+	rv->n = 0;
+}
+
+static void revocation_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			    void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	struct revocation *rv = ptr;
+	if (!rv)
+		return;
+	revocation_clear(rv);
+	free(rv);
+}
+
+static bool revocation_attach(SSL_CTX *ctx)
+{
+	if (revocation_index < 0)
+		revocation_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, revocation_free);
+	struct revocation *rv = calloc(1, sizeof *rv);
+	if (revocation_index < 0 || !rv || SSL_CTX_set_ex_data(ctx, revocation_index, rv) != 1) {
+		free(rv);
+		return false;
+	}
+	return true;
+}
+
+static int cmp_serial(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool tls_server_set_revoked(SSL_CTX *ctx, const char *const *serials, size_t n)
+{
+	struct revocation *rv =
+		revocation_index < 0 ? NULL : SSL_CTX_get_ex_data(ctx, revocation_index);
+	if (!rv)
+		return false;
+	char **copy = calloc(n ? n : 1, sizeof *copy);
+	if (!copy)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(serials[i]);
+		if (!copy[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(copy[k]);
+			free(copy);
+			return false;
+		}
+	}
+	qsort(copy, n, sizeof *copy, cmp_serial);
+	revocation_clear(rv);
+	rv->serials = copy;
+	rv->n = n;
+	rv->loaded = true;
+	return true;
+}
+
+bool tls_cert_serial_hex(X509 *cert, char *out, size_t cap)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	bool ok = hex && strlen(hex) < cap;
+	if (ok)
+		snprintf(out, cap, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return ok;
+}
+
+bool tls_stream_peer_serial(struct tls_stream *ts, char *out, size_t cap)
+{
+	X509 *cert = ts->ssl ? SSL_get0_peer_certificate(ts->ssl) : NULL;
+	if (!cert || SSL_get_verify_result(ts->ssl) != X509_V_OK)
+		return false;
+	return tls_cert_serial_hex(cert, out, cap);
+}
+
+/* After OpenSSL's own checks against the client CA: the leaf's serial must
+ * not be revoked, and the list must have been loaded at least once. */
+static int verify_client(int ok, X509_STORE_CTX *store)
+{
+	if (!ok || X509_STORE_CTX_get_error_depth(store) != 0)
+		return ok;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct revocation *rv = ssl && revocation_index >= 0
+					? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), revocation_index)
+					: NULL;
+	char serial[80] = "?";
+	X509 *cert = X509_STORE_CTX_get_current_cert(store);
+	if (cert)
+		tls_cert_serial_hex(cert, serial, sizeof serial);
+	if (!rv || !rv->loaded) {
+		log_warn("tls.client_cert_refused", "serial=%s reason=\"revocation list not loaded yet\"",
+			 serial);
+		X509_STORE_CTX_set_error(store, X509_V_ERR_UNSPECIFIED);
+		return 0;
+	}
+	const char *key = serial;
+	if (bsearch(&key, rv->serials, rv->n, sizeof *rv->serials, cmp_serial)) {
+		log_info("tls.client_cert_refused", "serial=%s reason=revoked", serial);
+		X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+		return 0;
+	}
+	return 1;
+}
+
 SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file,
 			const char *client_ca, char *err, size_t errcap)
 {
@@ -430,8 +570,13 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file,
 			ssl_reason(err, errcap, client_ca);
 			goto failed;
 		}
-		/* Desk clients log in with a password; machines present a certificate. */
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		/* Desk clients log in with a password; machines present a certificate:
+		 * asked for, never required. */
+		if (!revocation_attach(ctx)) {
+			snprintf(err, errcap, "out of memory");
+			goto failed;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_client);
 	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"crmd", 4);
@@ -461,4 +606,57 @@ SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errcap)
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	return ctx;
+}
+
+bool tls_client_use_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+			 size_t errcap)
+{
+	const char *paths[] = {cert_file, key_file};
+	for (int i = 0; i < 2; i++) {
+		FILE *f = paths[i] ? fopen(paths[i], "r") : NULL;
+		if (!f) {
+			snprintf(err, errcap, "client %s: cannot read %s: %s (crmctl certs store CODE"
+				 " makes a store node's certificate and key)", i ? "key" : "certificate",
+				 paths[i] ? paths[i] : "(none given)", strerror(errno));
+			return false;
+		}
+		fclose(f);
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_reason(err, errcap, cert_file);
+		return false;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_reason(err, errcap, key_file);
+		return false;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errcap, "%s does not belong to %s", key_file, cert_file);
+		ERR_clear_error();
+		return false;
+	}
+	return true;
+}
+
+bool tls_client_use_crl(SSL_CTX *ctx, const char *crl_file, char *err, size_t errcap)
+{
+	FILE *f = fopen(crl_file, "r");
+	if (!f) {
+		snprintf(err, errcap, "CRL: cannot read %s: %s (crmctl certs crl makes it)", crl_file,
+			 strerror(errno));
+		return false;
+	}
+	X509_CRL *crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!crl) {
+		ssl_reason(err, errcap, crl_file);
+		return false;
+	}
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	bool ok = X509_STORE_add_crl(store, crl) == 1 &&
+		  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) == 1;
+	X509_CRL_free(crl);
+	if (!ok)
+		ssl_reason(err, errcap, crl_file);
+	return ok;
 }

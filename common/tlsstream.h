@@ -76,11 +76,34 @@ void tls_stream_abort(struct tls_stream *ts);
 
 /* Context for crmd: TLS 1.3 by default, 1.2 with AEAD suites only, no
  * compression or renegotiation. `client_ca` non-empty asks clients for a
- * certificate signed by it (optional for desk clients). NULL on failure with
- * a plain reason in `err`. */
+ * certificate signed by it (optional: desk clients send none). A client
+ * certificate that does not verify against it, or whose serial is in the
+ * revocation list (tls_server_set_revoked), fails the handshake; until the
+ * list has been set once, every client certificate does. NULL on failure
+ * with a plain reason in `err`. */
 SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file,
 			const char *client_ca, char *err, size_t errcap);
 /* Context for clients: verifies the server against `ca_file`. */
 SSL_CTX *tls_client_ctx(const char *ca_file, char *err, size_t errcap);
+
+/* ---- client certificates (store nodes and other machine clients) */
+
+/* A client context presents this certificate (chain, PEM) and key. False
+ * with a plain reason in `err`. */
+bool tls_client_use_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file, char *err,
+			 size_t errcap);
+/* A client context also checks the server certificate against this CRL of
+ * the group CA (PEM, crmctl certs crl): a revoked or an expired list fails
+ * the handshake. False with a plain reason in `err`. */
+bool tls_client_use_crl(SSL_CTX *ctx, const char *crl_file, char *err, size_t errcap);
+/* Replaces the server context's list of revoked serials (upper-case hex as
+ * tls_cert_serial_hex writes them; copied). False when out of memory, and
+ * the old list stays. */
+bool tls_server_set_revoked(SSL_CTX *ctx, const char *const *serials, size_t n);
+/* The serial of `cert` as upper-case hex without leading zeros. */
+bool tls_cert_serial_hex(X509 *cert, char *out, size_t cap);
+/* The serial of the verified certificate the peer presented; false when it
+ * presented none. */
+bool tls_stream_peer_serial(struct tls_stream *ts, char *out, size_t cap);
 
 #endif

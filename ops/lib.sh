@@ -12,6 +12,7 @@ CRM_DEPS=(
 	libsodium-dev libinih-dev libncursesw5-dev
 	postgresql postgresql-contrib
 	openssl ca-certificates procps iproute2 util-linux
+	testssl.sh
 )
 
 crm_log() { printf '%s\n' "$*" >&2; }

@@ -28,8 +28,9 @@ static void conn_send(struct conn *c, Crm__Envelope *env)
 }
 
 /* Sends an error frame, then closes once it is written. Other connections
- * are untouched. */
-static void conn_fail(struct conn *c, Crm__Code code, const char *message)
+ * are untouched. Also used by h_auth.c when a client certificate is refused. */
+void conn_fail(struct conn *c, Crm__Code code, const char *message);
+void conn_fail(struct conn *c, Crm__Code code, const char *message)
 {
 	if (c->state == CONN_CLOSING)
 		return;
@@ -69,22 +70,33 @@ static bool should_pause(struct conn *c)
 	return true;
 }
 
-static void handle_hello(struct conn *c, Crm__Envelope *env)
+/* Fills the hello reply; h_auth.c answers the hello of a connection with a
+ * client certificate once it is bound. */
+void conn_hello_reply(struct conn *c, Crm__HelloReply *hr);
+void conn_hello_reply(struct conn *c, Crm__HelloReply *hr)
+{
+	hr->protocol_version = CRM__PROTOCOL_VERSION__PROTOCOL_VERSION;
+	hr->server_name = "crmd";
+	hr->server_version = CRM_VERSION;
+	hr->node_role = (char *)c->srv->cfg->node_role;
+	hr->max_frame_bytes = (uint32_t)c->srv->cfg->max_frame_bytes;
+	hr->max_in_flight = (uint32_t)c->srv->cfg->max_in_flight;
+	static char *features[] = {"pipelining", "streams", "events"};
+	hr->features = features;
+	hr->n_features = 3;
+}
+
+/* Returns true when it took ownership of `env` (a client certificate's
+ * hello goes on to the handler table, which binds the connection to the
+ * store node and then answers). */
+static bool handle_hello(struct conn *c, Crm__Envelope *env)
 {
 	Crm__Envelope resp = CRM__ENVELOPE__INIT;
 	Crm__HelloReply hr = CRM__HELLO_REPLY__INIT;
 	resp.id = env->id;
 	resp.body_case = CRM__ENVELOPE__BODY_HELLO_REPLY;
 	resp.hello_reply = &hr;
-	hr.protocol_version = CRM__PROTOCOL_VERSION__PROTOCOL_VERSION;
-	hr.server_name = "crmd";
-	hr.server_version = CRM_VERSION;
-	hr.node_role = (char *)c->srv->cfg->node_role;
-	hr.max_frame_bytes = (uint32_t)c->srv->cfg->max_frame_bytes;
-	hr.max_in_flight = (uint32_t)c->srv->cfg->max_in_flight;
-	static char *features[] = {"pipelining", "streams", "events"};
-	hr.features = features;
-	hr.n_features = 3;
+	conn_hello_reply(c, &hr);
 	if (env->hello->protocol_version != CRM__PROTOCOL_VERSION__PROTOCOL_VERSION) {
 		char msg[160];
 		snprintf(msg, sizeof msg,
@@ -97,14 +109,19 @@ static void handle_hello(struct conn *c, Crm__Envelope *env)
 		resp.status = &st;
 		conn_send(c, &resp);
 		conn_fail(c, CRM__CODE__INVALID_ARGUMENT, msg);
-		return;
+		return false;
 	}
-	char name[80];
+	char name[80], serial[80];
 	log_info("conn.hello", "conn=%llu client=%s version=%s", (unsigned long long)c->number,
 		 log_quote(name, sizeof name, env->hello->client_name),
 		 env->hello->client_version ? env->hello->client_version : "");
 	c->state = CONN_READY;
+	if (tls_stream_peer_serial(&c->ts, serial, sizeof serial)) {
+		dispatch(c, env); /* h_cert_login answers */
+		return true;
+	}
 	conn_send(c, &resp);
+	return false;
 }
 
 /* Flow control messages refer to a stream by its request id; they get no
@@ -144,8 +161,8 @@ static void handle_frame(struct conn *c, const uint8_t *payload, size_t len)
 				  "the first message on a connection must be a hello");
 			return;
 		}
-		handle_hello(c, env);
-		crm__envelope__free_unpacked(env, NULL);
+		if (!handle_hello(c, env))
+			crm__envelope__free_unpacked(env, NULL);
 		return;
 	}
 	if (env->body_case == CRM__ENVELOPE__BODY_STREAM_CREDIT ||

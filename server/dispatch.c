@@ -22,6 +22,11 @@ void conn_send_response(struct conn *c, Crm__Envelope *env);
 #define MANAGERS (ROLE_BIT(CRM__ROLE__SALES_MANAGER) | ROLE_BIT(CRM__ROLE__STORE_MANAGER))
 #define LEVEL_SETTERS (ROLE_BIT(CRM__ROLE__CONSULTANT) | MANAGERS)
 
+/* Accounts and audit (h_auth.c, h_audit.c). */
+void h_cert_login(struct request *r);
+void h_audit_list(struct request *r);
+void audit_denied(struct conn *c, const char *request);
+
 /* What the server does: message -> who may call it -> handler. */
 static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_LOGIN, "auth.login", false, ROLES_ALL, false, h_login},
@@ -39,6 +44,10 @@ static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_HANDOVER, "customer.handover", true, MANAGERS, false, h_handover},
 	{CRM__ENVELOPE__BODY_STATS, "admin.stats", true,
 	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_stats},
+	/* The first hello of a connection with a client certificate (conn.c). */
+	{CRM__ENVELOPE__BODY_HELLO, "auth.cert_login", false, ROLES_ALL, false, h_cert_login},
+	{CRM__ENVELOPE__BODY_AUDIT_QUERY, "audit.list", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_audit_list},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])
@@ -238,6 +247,7 @@ void dispatch(struct conn *c, Crm__Envelope *env)
 		reply_error_now(c, env->id, CRM__CODE__PERMISSION_DENIED, NULL, msg);
 		log_info("auth.denied", "conn=%llu user=%s request=%s", (unsigned long long)c->number,
 			 c->session.username, h->name);
+		audit_denied(c, h->name); /* the reply above does not wait for it */
 		crm__envelope__free_unpacked(env, NULL);
 		return;
 	}

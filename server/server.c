@@ -8,6 +8,8 @@
 
 void conn_flush(struct conn *c);
 void auth_init(void);
+void auth_certs_start(struct server *srv);
+void auth_certs_stop(void);
 
 void server_mark_dirty(struct conn *c)
 {
@@ -68,6 +70,7 @@ static void close_quietly(uv_handle_t *h)
 static void on_pool_closed(void *arg)
 {
 	struct server *srv = arg;
+	auth_certs_stop();
 	close_quietly((uv_handle_t *)&srv->sigterm);
 	close_quietly((uv_handle_t *)&srv->sigint);
 	close_quietly((uv_handle_t *)&srv->flush_prepare);
@@ -129,6 +132,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 		return -1;
 	}
 	pool_start(srv->pool);
+	auth_certs_start(srv); /* revoked client certificates, when client_ca is set */
 
 	struct sockaddr_storage addr;
 	if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0 &&

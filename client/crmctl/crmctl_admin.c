@@ -35,11 +35,7 @@ bool ctl_role_needs_store(const char *role)
 
 bool ctl_password_ok(const char *password)
 {
-	size_t chars = 0;
-	for (const unsigned char *p = (const unsigned char *)password; *p; p++)
-		if ((*p & 0xC0) != 0x80)
-			chars++;
-	return chars >= 8;
+	return ctl_password_check(NULL, password, NULL, 0);
 }
 
 static bool store_code_ok(const char *code)
@@ -150,7 +146,12 @@ bool ctl_user_add(PGconn *db, const char *username, const char *display_name,
 		  const char *role, const char *store_code, const char *password,
 		  bool reset_existing, enum ctl_user_outcome *outcome)
 {
-	char hash[crypto_pwhash_STRBYTES];
+	char hash[crypto_pwhash_STRBYTES], why[256];
+	/* Every password crmctl sets meets the policy, whoever the caller. */
+	if (!ctl_password_check(username, password, why, sizeof why)) {
+		ctl_err("user %s: %s; nothing changed", username, why);
+		return false;
+	}
 	if (sodium_init() < 0) {
 		ctl_err("libsodium failed to initialise");
 		return false;
@@ -253,10 +254,13 @@ bool ctl_read_password(const char *username, bool from_stdin, bool confirm, char
 
 int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv)
 {
-	if (argc < 1 || strcmp(argv[0], "add") != 0) {
-		ctl_err("user: expected \"user add --username U --role ROLE ...\"");
+	if (argc < 1) {
+		ctl_err("user: expected \"user add --username U --role ROLE ...\", or user disable,"
+			" enable, unlock or password NAME");
 		return CTL_USAGE;
 	}
+	if (strcmp(argv[0], "add") != 0)
+		return ctl_cmd_user_account(cfg, argc, argv);
 	const char *username = NULL, *role = NULL, *store = NULL, *display = NULL;
 	bool pw_stdin = false, if_missing = false;
 	const struct ctl_opt opts[] = {
@@ -327,8 +331,9 @@ int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv)
 	}
 	if (!ctl_read_password(username, pw_stdin, true, password, sizeof password))
 		goto out;
-	if (!ctl_password_ok(password)) {
-		ctl_err("the password must be at least 8 characters long; nothing changed");
+	char why[256];
+	if (!ctl_password_check(username, password, why, sizeof why)) {
+		ctl_err("%s; nothing changed", why);
 		goto out;
 	}
 	enum ctl_user_outcome outcome;

@@ -1,4 +1,7 @@
-/* crmctl certs: the group CA and the server certificate, ECDSA P-256.
+/* crmctl certs: the group CA and the server certificate, ECDSA P-256;
+ * `certs store CODE`: a client certificate for a store's node; `certs
+ * revoke`: revokes store certificates (crm.revoked_certs, which crmd
+ * reloads every auth.revocation_refresh_s and checks at every binding).
  *
  * The CA is made once and never replaced here: every store's client
  * certificate chains to it, so a new CA is a deliberate act (remove ca.pem
@@ -22,10 +25,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <sodium.h>
+
 #include "crmctl.h"
+#include "tlsstream.h"
 
 #define CA_DAYS (10 * 365 + 3)
 #define SERVER_DAYS (2 * 365 + 1)
+#define STORE_DAYS (365 + 1)
 
 static void ssl_err(const char *what)
 {
@@ -176,9 +183,14 @@ static bool make_ca(const char *cert_path, const char *key_path, X509 **cert_out
 	return true;
 }
 
+/* `crl_url` (may be NULL): where the group publishes its CRL (crmctl certs
+ * crl), named in the certificate's CRL distribution points. */
 static bool make_server(const char *cert_path, const char *key_path, X509 *ca,
-			EVP_PKEY *ca_key, const char *san)
+			EVP_PKEY *ca_key, const char *san, const char *crl_url)
 {
+	char crl_dp[600] = "";
+	if (crl_url)
+		snprintf(crl_dp, sizeof crl_dp, "URI:%s", crl_url);
 	EVP_PKEY *key = new_key();
 	X509 *cert = key ? new_cert(key, "dealercrm server", SERVER_DAYS) : NULL;
 	bool ok = cert && X509_set_issuer_name(cert, X509_get_subject_name(ca)) == 1 &&
@@ -186,6 +198,7 @@ static bool make_server(const char *cert_path, const char *key_path, X509 *ca,
 		  add_ext(cert, ca, NID_key_usage, "critical,digitalSignature") &&
 		  add_ext(cert, ca, NID_ext_key_usage, "serverAuth") &&
 		  add_ext(cert, ca, NID_subject_alt_name, san) &&
+		  (!crl_url || add_ext(cert, ca, NID_crl_distribution_points, crl_dp)) &&
 		  add_ext(cert, ca, NID_subject_key_identifier, "hash") &&
 		  add_ext(cert, ca, NID_authority_key_identifier, "keyid:always") &&
 		  X509_sign(cert, ca_key, EVP_sha256()) > 0;
@@ -222,17 +235,28 @@ static bool san_add(char *san, size_t cap, const char *kind, const char *value)
 	return n > 0 && (size_t)n < cap - used;
 }
 
+static int certs_store(const struct crm_config *cfg, int argc, char **argv);
+static int certs_revoke(const struct crm_config *cfg, int argc, char **argv);
+static int certs_crl(const struct crm_config *cfg, int argc, char **argv);
+
 int ctl_cmd_certs(const struct crm_config *cfg, int argc, char **argv)
 {
-	(void)cfg;
+	if (argc >= 1 && !strcmp(argv[0], "store"))
+		return certs_store(cfg, argc - 1, argv + 1);
+	if (argc >= 1 && !strcmp(argv[0], "revoke"))
+		return certs_revoke(cfg, argc - 1, argv + 1);
+	if (argc >= 1 && !strcmp(argv[0], "crl"))
+		return certs_crl(cfg, argc - 1, argv + 1);
 	const char *dir = NULL;
 	struct ctl_list hosts = {.n = 0}, ips = {.n = 0};
 	bool force = false;
+	const char *crl_url = NULL;
 	const struct ctl_opt opts[] = {
 		{"dir", CTL_OPT_VALUE, &dir},
 		{"host", CTL_OPT_LIST, &hosts},
 		{"ip", CTL_OPT_LIST, &ips},
 		{"force", CTL_OPT_FLAG, &force},
+		{"crl-url", CTL_OPT_VALUE, &crl_url},
 		{NULL, 0, NULL},
 	};
 	int rc = ctl_parse("certs", argc, argv, opts);
@@ -240,6 +264,11 @@ int ctl_cmd_certs(const struct crm_config *cfg, int argc, char **argv)
 		return rc;
 	if (!dir) {
 		ctl_err("certs: --dir DIR is required");
+		return CTL_USAGE;
+	}
+	if (crl_url && ((strncmp(crl_url, "http://", 7) && strncmp(crl_url, "https://", 8)) ||
+			strlen(crl_url) > 500 || strpbrk(crl_url, ", \t\r\n"))) {
+		ctl_err("certs: --crl-url must be an http:// or https:// URL without spaces or commas");
 		return CTL_USAGE;
 	}
 	char san[4096] = "";
@@ -300,11 +329,332 @@ int ctl_cmd_certs(const struct crm_config *cfg, int argc, char **argv)
 		rc = CTL_OK;
 		goto out;
 	}
-	if (!make_server(srv_pem, srv_key, ca, cakey, san))
+	if (!make_server(srv_pem, srv_key, ca, cakey, san, crl_url))
 		goto out;
 	printf("created server certificate %s and %s (2 years) for %s\n", srv_pem, srv_key, san);
 	rc = CTL_OK;
 out:
+	X509_free(ca);
+	EVP_PKEY_free(cakey);
+	return rc;
+}
+
+/* ------------------------------------------------------------ store certificates */
+
+static bool store_code_ok(const char *code)
+{
+	size_t n = strlen(code);
+	if (n < 2 || n > 16)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = code[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (i > 0 && (c == '_' || c == '-'))))
+			return false;
+	}
+	return true;
+}
+
+/* The node's password is never used (it logs in with its certificate), but
+ * the column needs an Argon2id hash: hash 256 random bits nobody keeps. */
+static bool unusable_password_hash(char out[crypto_pwhash_STRBYTES])
+{
+	unsigned char raw[32];
+	char hex[65];
+	if (sodium_init() < 0)
+		return false;
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+	bool ok = crypto_pwhash_str(out, hex, strlen(hex), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+				    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+	sodium_memzero(hex, sizeof hex);
+	return ok;
+}
+
+/* certs store CODE --dir DIR [--out DIR] [--days N]: a client certificate
+ * (EKU clientAuth, CN "store node CODE") and key for the store's node,
+ * recorded in crm.store_certs with the node's user (node.<code>, role
+ * store_node, made when missing) before the files are written. */
+static int certs_store(const struct crm_config *cfg, int argc, char **argv)
+{
+	if (argc < 1 || argv[0][0] == '-') {
+		ctl_err("certs store: give the store code (crmctl certs store CODE --dir DIR)");
+		return CTL_USAGE;
+	}
+	const char *code = argv[0], *dir = NULL, *out = NULL, *days_text = NULL;
+	const struct ctl_opt opts[] = {
+		{"dir", CTL_OPT_VALUE, &dir},
+		{"out", CTL_OPT_VALUE, &out},
+		{"days", CTL_OPT_VALUE, &days_text},
+		{NULL, 0, NULL},
+	};
+	int rc = ctl_parse("certs store", argc - 1, argv + 1, opts);
+	if (rc)
+		return rc;
+	if (!dir) {
+		ctl_err("certs store: --dir DIR (where ca.pem and ca.key are) is required");
+		return CTL_USAGE;
+	}
+	if (!store_code_ok(code)) {
+		ctl_err("certs store: \"%s\" is not a store code (2 to 16 capital letters, digits,"
+			" _ or -, e.g. BJ01)", code);
+		return CTL_USAGE;
+	}
+	long days = STORE_DAYS;
+	if (days_text) {
+		char *end;
+		days = strtol(days_text, &end, 10);
+		if (*end || days < 1 || days > 3650) {
+			ctl_err("certs store: --days must be a whole number from 1 to 3650");
+			return CTL_USAGE;
+		}
+	}
+	if (!out)
+		out = dir;
+	char ca_pem[4096], ca_key[4096], cert_path[4096], key_path[4096], username[80];
+	snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", dir);
+	snprintf(ca_key, sizeof ca_key, "%s/ca.key", dir);
+	snprintf(cert_path, sizeof cert_path, "%s/store-%s.pem", out, code);
+	snprintf(key_path, sizeof key_path, "%s/store-%s.key", out, code);
+	snprintf(username, sizeof username, "node.");
+	for (size_t i = 0; code[i] && i < 64; i++)
+		username[5 + i] = (char)(code[i] >= 'A' && code[i] <= 'Z' ? code[i] - 'A' + 'a'
+									 : code[i]);
+	username[5 + strlen(code)] = '\0';
+
+	X509 *ca = read_cert(ca_pem), *cert = NULL;
+	EVP_PKEY *cakey = read_key(ca_key), *key = NULL;
+	PGconn *db = NULL;
+	char hash[crypto_pwhash_STRBYTES], serial[80], cn[64];
+	rc = CTL_FAIL;
+	if (!ca || !cakey || X509_check_private_key(ca, cakey) != 1) {
+		ssl_err("reading the group CA (ca.pem and ca.key; crmctl certs --dir DIR makes them)");
+		goto out;
+	}
+	if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+		ctl_err("cannot create %s: %s", out, strerror(errno));
+		goto out;
+	}
+	snprintf(cn, sizeof cn, "store node %s", code);
+	key = new_key();
+	cert = key ? new_cert(key, cn, days) : NULL;
+	bool ok = cert && X509_set_issuer_name(cert, X509_get_subject_name(ca)) == 1 &&
+		  add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") &&
+		  add_ext(cert, ca, NID_key_usage, "critical,digitalSignature") &&
+		  add_ext(cert, ca, NID_ext_key_usage, "clientAuth") &&
+		  add_ext(cert, ca, NID_subject_key_identifier, "hash") &&
+		  add_ext(cert, ca, NID_authority_key_identifier, "keyid:always") &&
+		  X509_sign(cert, cakey, EVP_sha256()) > 0 &&
+		  tls_cert_serial_hex(cert, serial, sizeof serial);
+	if (!ok) {
+		ssl_err("making the store certificate");
+		goto out;
+	}
+	if (!unusable_password_hash(hash)) {
+		ctl_err("hashing the node's unused password failed (out of memory?)");
+		goto out;
+	}
+	char not_after[32];
+	snprintf(not_after, sizeof not_after, "%ld days", days);
+	db = ctl_admin_connect(cfg, cfg->db_name);
+	if (!db)
+		goto out;
+	const char *params[] = {code, serial, username, hash, not_after, ctl_actor()};
+	PGresult *res = ctl_query(db, "recording the store certificate",
+				  "SELECT crm.admin_cert_issue($1, $2, $3, $4,"
+				  " now() + $5::interval, $6)", 6, params);
+	if (!res)
+		goto out;
+	PQclear(res);
+	if (!write_pem(key_path, 0600, write_key, key) ||
+	    !write_pem(cert_path, 0644, write_cert, cert))
+		goto out;
+	printf("created store certificate %s and key %s (%ld days) for %s, serial %s;"
+	       " its node logs in as %s\n", cert_path, key_path, days, code, serial, username);
+	rc = CTL_OK;
+out:
+	if (db)
+		PQfinish(db);
+	X509_free(ca);
+	X509_free(cert);
+	EVP_PKEY_free(cakey);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* A serial as typed (openssl prints "4F3A..." or "4f:3a:..."), made
+ * canonical: upper-case hex without separators or leading zeros. */
+static bool serial_canonical(const char *in, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const char *p = in; *p; p++) {
+		if (*p == ':')
+			continue;
+		char c = *p >= 'a' && *p <= 'f' ? (char)(*p - 'a' + 'A') : *p;
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+			return false;
+		if (k == 0 && c == '0')
+			continue;
+		if (k + 1 >= cap)
+			return false;
+		out[k++] = c;
+	}
+	if (k == 0)
+		return false;
+	out[k] = '\0';
+	return true;
+}
+
+/* certs revoke SERIAL | --store CODE [--reason TEXT] */
+static int certs_revoke(const struct crm_config *cfg, int argc, char **argv)
+{
+	const char *serial_arg = NULL, *store = NULL, *reason = NULL;
+	if (argc >= 1 && argv[0][0] != '-') {
+		serial_arg = argv[0];
+		argc--;
+		argv++;
+	}
+	const struct ctl_opt opts[] = {
+		{"store", CTL_OPT_VALUE, &store},
+		{"reason", CTL_OPT_VALUE, &reason},
+		{NULL, 0, NULL},
+	};
+	int rc = ctl_parse("certs revoke", argc, argv, opts);
+	if (rc)
+		return rc;
+	if (!serial_arg == !store) {
+		ctl_err("certs revoke: give a SERIAL or --store CODE, not both");
+		return CTL_USAGE;
+	}
+	char serial[80];
+	if (serial_arg && !serial_canonical(serial_arg, serial, sizeof serial)) {
+		ctl_err("certs revoke: \"%s\" is not a serial (hexadecimal, as crmctl certs store"
+			" printed it)", serial_arg);
+		return CTL_USAGE;
+	}
+	PGconn *db = ctl_admin_connect(cfg, cfg->db_name);
+	if (!db)
+		return CTL_FAIL;
+	const char *params[] = {serial_arg ? serial : NULL, store, ctl_actor(), reason};
+	PGresult *res = ctl_query(db, "revoking", "SELECT * FROM crm.admin_cert_revoke($1, $2, $3, $4)",
+				  4, params);
+	PQfinish(db);
+	if (!res)
+		return CTL_FAIL;
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		printf("revoked certificate %s\n", PQgetvalue(res, i, 0));
+	if (n == 0)
+		printf("nothing to revoke: %s\n", serial_arg ? "that serial was already revoked"
+							     : "no unrevoked certificate of that store");
+	else
+		printf("crmd refuses %s within auth.revocation_refresh_s; sessions opened with %s"
+		       " ended now\n", n == 1 ? "it" : "them", n == 1 ? "it" : "them");
+	PQclear(res);
+	return CTL_OK;
+}
+
+/* ------------------------------------------------------------ CRL */
+
+static int write_crl(BIO *bio, void *crl)
+{
+	return PEM_write_bio_X509_CRL(bio, crl);
+}
+
+/* certs crl --dir DIR [--out FILE] [--days N]: the group CA's certificate
+ * revocation list (PEM) of every serial in crm.revoked_certs, valid for N
+ * days (default 7): the file to publish at the --crl-url of the server
+ * certificate and to give clients (crmc_options.crl_file). Run it again
+ * after every revocation and before it expires. */
+static int certs_crl(const struct crm_config *cfg, int argc, char **argv)
+{
+	const char *dir = NULL, *out = NULL, *days_text = NULL;
+	const struct ctl_opt opts[] = {
+		{"dir", CTL_OPT_VALUE, &dir},
+		{"out", CTL_OPT_VALUE, &out},
+		{"days", CTL_OPT_VALUE, &days_text},
+		{NULL, 0, NULL},
+	};
+	int rc = ctl_parse("certs crl", argc, argv, opts);
+	if (rc)
+		return rc;
+	if (!dir) {
+		ctl_err("certs crl: --dir DIR (where ca.pem and ca.key are) is required");
+		return CTL_USAGE;
+	}
+	long days = 7;
+	if (days_text) {
+		char *end;
+		days = strtol(days_text, &end, 10);
+		if (*end || days < 1 || days > 365) {
+			ctl_err("certs crl: --days must be a whole number from 1 to 365");
+			return CTL_USAGE;
+		}
+	}
+	char ca_pem[4096], ca_key[4096], crl_path[4096];
+	snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", dir);
+	snprintf(ca_key, sizeof ca_key, "%s/ca.key", dir);
+	snprintf(crl_path, sizeof crl_path, "%s", out ? out : "");
+	if (!out)
+		snprintf(crl_path, sizeof crl_path, "%s/ca.crl", dir);
+	X509 *ca = read_cert(ca_pem);
+	EVP_PKEY *cakey = read_key(ca_key);
+	X509_CRL *crl = NULL;
+	PGconn *db = NULL;
+	PGresult *res = NULL;
+	rc = CTL_FAIL;
+	if (!ca || !cakey || X509_check_private_key(ca, cakey) != 1) {
+		ssl_err("reading the group CA (ca.pem and ca.key; crmctl certs --dir DIR makes them)");
+		goto out;
+	}
+	db = ctl_admin_connect(cfg, cfg->db_name);
+	if (!db)
+		goto out;
+	res = ctl_query(db, "reading revoked certificates",
+			"SELECT serial, extract(epoch FROM revoked_at)::bigint FROM crm.revoked_certs"
+			" ORDER BY serial", 0, NULL);
+	if (!res)
+		goto out;
+	crl = X509_CRL_new();
+	ASN1_TIME *last = X509_gmtime_adj(NULL, 0);
+	ASN1_TIME *next = X509_time_adj_ex(NULL, (int)days, 0, NULL);
+	bool ok = crl && last && next && X509_CRL_set_version(crl, X509_CRL_VERSION_2) == 1 &&
+		  X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) == 1 &&
+		  X509_CRL_set1_lastUpdate(crl, last) == 1 &&
+		  X509_CRL_set1_nextUpdate(crl, next) == 1;
+	ASN1_TIME_free(last);
+	ASN1_TIME_free(next);
+	for (int i = 0; ok && i < PQntuples(res); i++) {
+		BIGNUM *bn = NULL;
+		X509_REVOKED *rev = X509_REVOKED_new();
+		ASN1_INTEGER *sn = NULL;
+		ASN1_TIME *when = ASN1_TIME_set(NULL, (time_t)strtoll(PQgetvalue(res, i, 1), NULL, 10));
+		ok = rev && when && BN_hex2bn(&bn, PQgetvalue(res, i, 0)) > 0 &&
+		     (sn = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+		     X509_REVOKED_set_serialNumber(rev, sn) == 1 &&
+		     X509_REVOKED_set_revocationDate(rev, when) == 1 &&
+		     X509_CRL_add0_revoked(crl, rev) == 1;
+		if (!ok)
+			X509_REVOKED_free(rev);
+		ASN1_INTEGER_free(sn);
+		ASN1_TIME_free(when);
+		BN_free(bn);
+	}
+	ok = ok && X509_CRL_sort(crl) == 1 && X509_CRL_sign(crl, cakey, EVP_sha256()) > 0;
+	if (!ok) {
+		ssl_err("making the CRL");
+		goto out;
+	}
+	if (!write_pem(crl_path, 0644, write_crl, crl))
+		goto out;
+	printf("wrote %s: %d revoked serial(s), valid %ld days; publish it at the server"
+	       " certificate's --crl-url\n", crl_path, PQntuples(res), days);
+	rc = CTL_OK;
+out:
+	PQclear(res);
+	if (db)
+		PQfinish(db);
+	X509_CRL_free(crl);
 	X509_free(ca);
 	EVP_PKEY_free(cakey);
 	return rc;

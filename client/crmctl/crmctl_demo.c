@@ -2,7 +2,8 @@
  * role at each, and two group users, with random passwords written to a
  * logins file (mode 0600). Running it again changes nothing: the file is
  * the record of the demo passwords, so users found there are kept, and only
- * users missing from the database or from the file are (re)made. */
+ * users missing from the database or from the file, or whose password there
+ * does not meet the password policy, are (re)made. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -46,13 +47,17 @@ struct demo_user {
 	bool in_file;
 };
 
-static void random_password(char *out)
+/* Random letters and digits until the password policy is met (all of one
+ * kind is possible, if unlikely). */
+static void random_password(const char *username, char *out)
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	for (int i = 0; i < DEMO_PASSWORD_LEN; i++)
-		out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
-	out[DEMO_PASSWORD_LEN] = '\0';
+	do {
+		for (int i = 0; i < DEMO_PASSWORD_LEN; i++)
+			out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+		out[DEMO_PASSWORD_LEN] = '\0';
+	} while (!ctl_password_check(username, out, NULL, 0));
 }
 
 static int demo_users(struct demo_user *u)
@@ -181,12 +186,13 @@ int ctl_cmd_demo(const struct crm_config *cfg, int argc, char **argv)
 			goto out;
 		bool exists = PQntuples(res) > 0;
 		PQclear(res);
-		if (exists && u->in_file) {
+		bool policy_ok = u->in_file && ctl_password_check(u->username, u->password, NULL, 0);
+		if (exists && policy_ok) {
 			kept++;
 			continue;
 		}
-		if (!u->in_file || !ctl_password_ok(u->password)) {
-			random_password(u->password);
+		if (!policy_ok) {
+			random_password(u->username, u->password);
 			changed = true;
 		}
 		enum ctl_user_outcome outcome;

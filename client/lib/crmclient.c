@@ -273,6 +273,22 @@ struct crmc *crmc_connect(const struct crmc_options *opt, Crm__Code *code, char 
 		*code = CRM__CODE__INVALID_ARGUMENT;
 		goto failed;
 	}
+	if ((opt->cert_file && *opt->cert_file) || (opt->key_file && *opt->key_file)) {
+		if (!opt->cert_file || !*opt->cert_file || !opt->key_file || !*opt->key_file) {
+			snprintf(err, errcap, "a client certificate needs both its file and its key");
+			*code = CRM__CODE__INVALID_ARGUMENT;
+			goto failed;
+		}
+		if (!tls_client_use_cert(c->ctx, opt->cert_file, opt->key_file, err, errcap)) {
+			*code = CRM__CODE__INVALID_ARGUMENT;
+			goto failed;
+		}
+	}
+	if (opt->crl_file && *opt->crl_file &&
+	    !tls_client_use_crl(c->ctx, opt->crl_file, err, errcap)) {
+		*code = CRM__CODE__INVALID_ARGUMENT;
+		goto failed;
+	}
 	if (tls_stream_init(&c->loop, &c->ts, c->ctx, false, host, &client_ops, c) != 0) {
 		snprintf(err, errcap, "cannot set up TLS");
 		goto failed;

@@ -22,6 +22,14 @@ struct crmc_options {
 	const char *client_name;   /* sent in the hello, e.g. "crm" */
 	int timeout_ms;            /* connect + handshake + hello; 0: 10 s */
 	uint32_t protocol_version; /* 0: the one this library speaks */
+	/* A client certificate from the group CA and its key (PEM), for store
+	 * nodes and other machine clients: crmd binds such a connection to the
+	 * certificate's store node without a login. NULL: none. */
+	const char *cert_file;
+	const char *key_file;
+	/* The group CA's CRL (PEM, crmctl certs crl): a server certificate listed
+	 * there is refused. NULL: no revocation check of the server. */
+	const char *crl_file;
 };
 
 /* Connects, completes TLS and the hello. NULL on failure, with a plain
