@@ -3,6 +3,9 @@
 #define CRM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "crmclient.h"
 
@@ -43,8 +46,22 @@ int cli_connect_session(struct cli *cli);
 /* Prints an error response (stderr, and a JSON document with --json) and
  * returns its exit code. */
 int cli_fail_response(const struct cli *cli, const Crm__Envelope *resp);
+/* Like cli_fail_response, for errors whose response carries a body (a
+ * collision, a stale version): with --json the document holds the error
+ * and the body under `key`, the body's name in the Envelope. */
+int cli_fail_response_body(const struct cli *cli, const Crm__Envelope *resp, const char *key,
+			   const ProtobufCMessage *body);
 int cli_fail(const struct cli *cli, int exit_code, const char *code_name, const char *field,
 	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A usage error of `cmd` (exit 2): the problem, then the command's usage. */
+int cli_usage(const struct cli *cli, const char *cmd_usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The value of option argv[*i]: moves *i to it, or prints a usage error
+ * (returned) when it is missing. */
+int cli_opt_value(const struct cli *cli, const char *cmd_usage, int argc, char **argv, int *i,
+		  const char **out);
+/* A reply whose body is not the one the request expects. */
+int cli_unexpected(const struct cli *cli, const Crm__Envelope *resp);
 /* Sends a request and waits; prints transport errors. NULL on failure with
  * *exit_code set. */
 Crm__Envelope *cli_call(struct cli *cli, Crm__Envelope *req, int *exit_code);
@@ -55,9 +72,107 @@ int cmd_login(struct cli *cli, int argc, char **argv);
 int cmd_logout(struct cli *cli, int argc, char **argv);
 int cmd_whoami(struct cli *cli, int argc, char **argv);
 int cmd_customer(struct cli *cli, int argc, char **argv);
+int cmd_relation(struct cli *cli, int argc, char **argv);
+int cmd_level(struct cli *cli, int argc, char **argv);
+
+/* cmd_customer_list.c: list and search (`text` set for search). */
+int customer_list(struct cli *cli, int argc, char **argv, const char *cmd_usage, bool search);
+extern const char customer_list_usage[], customer_search_usage[];
+
+/* cmd_relation.c: relation options shared by customer add and relation
+ * update. The strings point into argv (intent specs are split in place). */
+#define RELATION_MAX_INTENTS 16
+struct relation_opts {
+	Crm__Relation rel;
+	Crm__Intent intents[RELATION_MAX_INTENTS];
+	Crm__Intent *intent_ptrs[RELATION_MAX_INTENTS];
+	const char *fields[8];   /* RelationUpdate.fields, in the order given */
+	size_t n_fields;
+	bool clear_intents;      /* --no-intents */
+};
+void relation_opts_init(struct relation_opts *o);
+/* Takes argv[*i] when it is a relation option (moving *i past its value).
+ * Returns -1 when it is not one, else EXIT_OK or the exit code of a usage
+ * error already printed. `update` allows --status and --no-intents. */
+int relation_opt(const struct cli *cli, const char *cmd_usage, int argc, char **argv, int *i,
+		 struct relation_opts *o, bool update);
+
+/* card.c: how records look on a terminal. Times are local. */
+void format_ms(int64_t ms, char *out, size_t cap);
+void print_customer_brief(const Crm__CustomerReply *reply);
+void print_relation_brief(const Crm__Relation *rel, const char *indent);
+void print_card(const Crm__CustomerCard *card);
+/* The collision message: whose lead it is, where, until when, what to do. */
+void print_collision(FILE *out, const Crm__Collision *col, const char *phone);
+void format_budget(uint32_t min, uint32_t max, char *out, size_t cap);
+void format_intent(const Crm__Intent *in, char *out, size_t cap);
 
 /* table.c: columns aligned by display width (CJK characters are two wide). */
 int text_width(const char *s);
 void print_padded(const char *s, int width);
+/* Copies the longest start of `s` that fits `max_width` columns, ending in
+ * "…" when it had to cut. Never splits a UTF-8 sequence. */
+void text_truncate(const char *s, int max_width, char *out, size_t cap);
+
+/* A table that buffers its rows to size its columns. Cells are copied. */
+struct table {
+	int ncols;
+	const char **headers;
+	int *widths;
+	int *max_widths;         /* 0: no limit */
+	char **cells;            /* nrows * ncols */
+	size_t nrows, cap;
+};
+bool table_init(struct table *t, int ncols, const char *const *headers);
+bool table_add(struct table *t, const char *const *cells);
+/* Widths: the widest of header and cells, at most max_widths[c]; widths only
+ * grow, so later batches keep the columns of earlier ones. */
+void table_fit(struct table *t);
+/* Padded columns two spaces apart, each line after `indent`; the last column
+ * is not padded. Cells wider than their column are cut with "…". */
+void table_print_header(const struct table *t, FILE *out, const char *indent);
+void table_print_rows(const struct table *t, FILE *out, const char *indent);
+/* Tab-separated: tabs and newlines inside cells become spaces. */
+void table_print_tsv_header(const struct table *t, FILE *out);
+void table_print_tsv_rows(const struct table *t, FILE *out);
+void table_clear_rows(struct table *t);
+void table_free(struct table *t);
+
+/* Columns of crm customer list. */
+enum list_column {
+	COL_ID, COL_NAME, COL_PHONE, COL_GENDER, COL_LEVEL, COL_SOURCE, COL_OWNER,
+	COL_OWNER_NAME, COL_STORE, COL_MODEL, COL_BUDGET, COL_REGION, COL_TAGS,
+	COL_IMPORTANT, COL_LAST_CONTACT, COL_NEXT_FOLLOWUP, COL_CREATED, COL_RELATION_ID,
+	COL_VERSION, COL_RELATION_VERSION, COL__COUNT
+};
+#define LIST_MAX_COLUMNS 32
+extern const char *const list_column_names[COL__COUNT];
+extern const char list_default_columns[];
+/* Parses "name,phone,level": false with the reason (naming the bad column
+ * and listing the valid ones) in `why`. */
+bool columns_parse(const char *spec, enum list_column *cols, int *ncols, char *why,
+		   size_t whycap);
+
+/* parse.c: pure parsers of command-line values. Each returns false with a
+ * reason in `why` that names the value. */
+/* "YYYY-MM-DD HH:MM", "YYYY-MM-DDTHH:MM" or "YYYY-MM-DD", local time. */
+bool parse_local_time(const char *s, int64_t *ms, char *why, size_t whycap);
+/* A whole number in [min, max]. */
+bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Yuan: "250000", "25万", "25w", "250k", "25.5万". */
+bool parse_yuan(const char *s, uint32_t *out, char *why, size_t whycap);
+/* MODEL[:BODY_TYPE[:BUDGET_MIN-BUDGET_MAX[:CONFIG]]]; splits `spec` in place,
+ * so the intent's strings point into it. A budget without "-" is both ends. */
+bool parse_intent(char *spec, Crm__Intent *out, char *why, size_t whycap);
+/* The canonical spelling of a value from a fixed set, or NULL. Levels in
+ * either case; sources with "-" or "_"; genders also as 男/女. */
+const char *parse_level(const char *s, const char *allowed);
+const char *parse_source(const char *s);
+const char *parse_gender(const char *s);
+const char *parse_age_band(const char *s);
+const char *parse_body_type(const char *s);
+const char *parse_status(const char *s);
+const char *parse_sort(const char *s);
+extern const char source_names[], age_band_names[], body_type_names[], sort_names[];
 
 #endif

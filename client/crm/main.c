@@ -12,19 +12,49 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: crm [--server HOST:PORT] [--ca FILE] [--json] COMMAND ...\n"
 		"\n"
-		"commands:\n"
+		"session:\n"
 		"  login [--user NAME] [--password-stdin]   start a session\n"
 		"  logout                                  end the session\n"
 		"  whoami                                  show who is logged in\n"
-		"  customer add --name NAME --phone PHONE [--id UUID]\n"
-		"  customer get ID\n"
-		"  customer list [--limit N]\n"
+		"\n"
+		"customers:\n"
+		"  customer add --name NAME --phone PHONE [--phone PHONE]... [--gender male|female]\n"
+		"      [--birth-year YEAR | --age-band 18-24|25-34|35-44|45-54|55+] [--wechat ID]\n"
+		"      [--email ADDR] [--occupation TEXT] [--region TEXT] [--tag TAG]... [--important]\n"
+		"      [--level H|A|B|C|N] [--source SOURCE] [--owner USER]\n"
+		"      [--first-contact \"YYYY-MM-DD HH:MM\"] [--place TEXT] [--scenario TEXT]\n"
+		"      [--feedback TEXT] [--intent MODEL[:BODY_TYPE[:MIN-MAX[:CONFIG]]]]... [--needs TEXT]\n"
+		"      [--id UUID] [--relation-id UUID]\n"
+		"  customer get ID                         the customer and your store's relation\n"
+		"  customer show ID                        the whole card: stores, intents, history\n"
+		"  customer update ID --version V [--name NAME] [--phone PHONE]... [--gender G]\n"
+		"      [--birth-year Y] [--age-band B] [--wechat W] [--email E] [--occupation O]\n"
+		"      [--region R] [--tag T]... [--no-tags] [--important | --not-important]\n"
+		"  customer list [FILTERS] [--sort KEY] [--desc] [--limit N] [--after CURSOR]\n"
+		"      [--columns C1,C2,...] [--format table|tsv]\n"
+		"  customer search TEXT [FILTERS] ...      a phone, its last 4+ digits, or a name\n"
+		"      FILTERS: --level H,A,... --source walk_in,... --model M --owner USER --tag T\n"
+		"      --important --contacted-within DAYS --overdue --store CODE --name NAME\n"
+		"      --name-match exact|prefix|fuzzy --phone PHONE\n"
+		"  customer handover (--relation ID [--relation ID]... | --from USER) --to USER\n"
+		"      --reason TEXT                       managers: move relations to a consultant\n"
+		"  relation update RELATION_ID --version V [--source S] [--first-contact TIME]\n"
+		"      [--place P] [--scenario S] [--feedback F] [--intent SPEC]... [--needs TEXT]\n"
+		"      [--no-intents] [--status active|dormant|closed]\n"
+		"  level set CUSTOMER_OR_RELATION_ID H|A|B|C --reason TEXT [--version V]\n"
+		"\n"
+		"administration:\n"
+		"  audit [--user U] [--customer ID] [--action A] [--since T] [--until T]\n"
+		"        [--store CODE] [--limit N]       the audit log (admins, store managers)\n"
 		"\n"
 		"The server and CA come from the flags, else CRM_SERVER and CRM_CA, else\n"
 		"[client] server= and ca= in $CRM_CONFIG_DIR/crm.ini (default\n"
 		"~/.config/dealercrm/crm.ini).\n"
+		"Lists print aligned columns on a terminal and tab-separated lines otherwise;\n"
+		"--json prints one JSON document whose keys are the protocol's field names.\n"
 		"Exit codes: 0 ok, 2 usage, 3 not found, 4 not logged in or not allowed,\n"
-		"5 conflict, 6 invalid input, 7 server unavailable, 1 other.\n");
+		"5 conflict (a stale version or a protected lead), 6 invalid input,\n"
+		"7 server unavailable, 1 other.\n");
 }
 
 int exit_for_code(Crm__Code code)
@@ -75,6 +105,57 @@ int cli_fail_response(const struct cli *cli, const Crm__Envelope *resp)
 	const char *field = resp->status && resp->status->field ? resp->status->field : "";
 	return cli_fail(cli, exit_for_code(code), crmc_code_name(code), field, "%s",
 			crmc_status_message(resp));
+}
+
+int cli_fail_response_body(const struct cli *cli, const Crm__Envelope *resp, const char *key,
+			   const ProtobufCMessage *body)
+{
+	if (!cli->json || !body)
+		return cli_fail_response(cli, resp);
+	Crm__Code code = crmc_status(resp);
+	const char *field = resp->status && resp->status->field ? resp->status->field : "";
+	fprintf(stderr, "crm: %s\n", crmc_status_message(resp));
+	printf("{\n  \"error\": {\"code\": ");
+	pbjson_string(stdout, crmc_code_name(code));
+	printf(", \"message\": ");
+	pbjson_string(stdout, crmc_status_message(resp));
+	printf(", \"field\": ");
+	pbjson_string(stdout, field);
+	printf("},\n  ");
+	pbjson_string(stdout, key);
+	printf(": ");
+	pbjson_print(stdout, body, 1);
+	printf("\n}\n");
+	return exit_for_code(code);
+}
+
+int cli_usage(const struct cli *cli, const char *cmd_usage, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	int rc = cli_fail(cli, EXIT_USAGE, "INVALID_ARGUMENT", NULL, "%s", msg);
+	if (cmd_usage)
+		fprintf(stderr, "usage: %s\n", cmd_usage);
+	return rc;
+}
+
+int cli_opt_value(const struct cli *cli, const char *cmd_usage, int argc, char **argv, int *i,
+		  const char **out)
+{
+	if (*i + 1 >= argc)
+		return cli_usage(cli, cmd_usage, "%s needs a value", argv[*i]);
+	*out = argv[++*i];
+	return EXIT_OK;
+}
+
+int cli_unexpected(const struct cli *cli, const Crm__Envelope *resp)
+{
+	return cli_fail(cli, EXIT_OTHER, "INTERNAL", NULL,
+			"the server answered with an unexpected message (body %d)",
+			(int)resp->body_case);
 }
 
 int cli_connect(struct cli *cli)
@@ -173,14 +254,18 @@ int main(int argc, char **argv)
 	cli_find_config_dir(&cli);
 	cli_load_config_file(&cli);
 
+	int cmd_audit(struct cli *cli, int argc, char **argv); /* cmd_audit.c */
 	static const struct {
 		const char *name;
 		int (*fn)(struct cli *, int, char **);
 	} commands[] = {
+		{"audit", cmd_audit},
 		{"login", cmd_login},
 		{"logout", cmd_logout},
 		{"whoami", cmd_whoami},
 		{"customer", cmd_customer},
+		{"relation", cmd_relation},
+		{"level", cmd_level},
 	};
 	int rc = -1;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
