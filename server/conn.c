@@ -29,7 +29,6 @@ static void conn_send(struct conn *c, Crm__Envelope *env)
 
 /* Sends an error frame, then closes once it is written. Other connections
  * are untouched. Also used by h_auth.c when a client certificate is refused. */
-void conn_fail(struct conn *c, Crm__Code code, const char *message);
 void conn_fail(struct conn *c, Crm__Code code, const char *message)
 {
 	if (c->state == CONN_CLOSING)
@@ -72,7 +71,6 @@ static bool should_pause(struct conn *c)
 
 /* Fills the hello reply; h_auth.c answers the hello of a connection with a
  * client certificate once it is bound. */
-void conn_hello_reply(struct conn *c, Crm__HelloReply *hr);
 void conn_hello_reply(struct conn *c, Crm__HelloReply *hr)
 {
 	hr->protocol_version = CRM__PROTOCOL_VERSION__PROTOCOL_VERSION;
@@ -347,7 +345,6 @@ void conn_push_event(struct conn *c, const char *kind, const char *text)
 }
 
 /* Sends the response frame of a request; used by dispatch.c. */
-void conn_send_response(struct conn *c, Crm__Envelope *env);
 void conn_send_response(struct conn *c, Crm__Envelope *env)
 {
 	if (c->state == CONN_CLOSING && !c->srv->draining)
@@ -371,7 +368,6 @@ void conn_request_done(struct conn *c)
 
 /* The flusher: encrypts and writes each dirty connection's output, once per
  * loop pass, so pipelined responses share TLS records and syscalls. */
-void conn_flush(struct conn *c);
 void conn_flush(struct conn *c)
 {
 	if (bytebuf_len(&c->out) && c->ts.handshake_done && !c->ts.closing) {

@@ -10,7 +10,6 @@
 #include "log.h"
 #include "server.h"
 
-void conn_send_response(struct conn *c, Crm__Envelope *env);
 
 #define STORE_ROLES                                                                        \
 	(ROLE_BIT(CRM__ROLE__CONSULTANT) | ROLE_BIT(CRM__ROLE__SALES_MANAGER) |            \
@@ -23,9 +22,7 @@ void conn_send_response(struct conn *c, Crm__Envelope *env);
 #define LEVEL_SETTERS (ROLE_BIT(CRM__ROLE__CONSULTANT) | MANAGERS)
 
 /* Accounts and audit (h_auth.c, h_audit.c). */
-void h_cert_login(struct request *r);
 void h_audit_list(struct request *r);
-void audit_denied(struct conn *c, const char *request);
 
 /* What the server does: message -> who may call it -> handler. */
 static const struct handler handlers[] = {
@@ -147,7 +144,9 @@ void req_reply(struct request *r, Crm__Envelope *resp)
 {
 	resp->id = r->id;
 	conn_send_response(r->conn, resp);
-	req_end(r, true);
+	/* A reply may carry a body with an error status (CONFLICT with the
+	 * current record): it counts as an error. */
+	req_end(r, !resp->status || resp->status->code == CRM__CODE__OK);
 }
 
 void req_stream_frame(struct request *r, Crm__Envelope *resp, bool more)

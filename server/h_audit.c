@@ -17,12 +17,17 @@
 #define AUDIT_PAGE_MAX 500
 #define AUDIT_NCOLS 16
 
-void auth_peer_ip(const struct conn *c, char *out, size_t cap);
+
+/* Denials a hostile client can cause cost a database write each and are
+ * not requests, so they are bounded here: beyond this many waiting writes,
+ * a denial is counted and logged (event=auth.denied) but not written. */
+#define AUDIT_DENIED_PENDING_MAX 256
 
 static void on_denied_recorded(void *arg, const PGresult *res, const struct pool_error *err)
 {
-	(void)arg;
+	struct server *srv = arg;
 	(void)res;
+	srv->audit_denied_pending--;
 	if (err->code != CRM__CODE__OK)
 		log_warn("audit.write_failed", "what=permission.denied reason=\"%s\"", err->message);
 }
@@ -30,13 +35,18 @@ static void on_denied_recorded(void *arg, const PGresult *res, const struct pool
 /* Called by dispatch() after the PERMISSION_DENIED reply was queued: the
  * reply does not wait for this, and the connection may be gone before it
  * completes (the callback does not touch it). */
-void audit_denied(struct conn *c, const char *request);
 void audit_denied(struct conn *c, const char *request)
 {
+	struct server *srv = c->srv;
+	if (srv->audit_denied_pending >= AUDIT_DENIED_PENDING_MAX) {
+		srv->stats.counters[ST_AUDIT_DENIED_DROPPED]++;
+		return;
+	}
 	char ip[64];
 	auth_peer_ip(c, ip, sizeof ip);
 	const char *params[] = {c->session.session_id, request, ip};
-	pool_exec(c->srv->pool, STMT_AUDIT_DENIED, 3, params, NULL, NULL, on_denied_recorded, NULL);
+	srv->audit_denied_pending++;
+	pool_exec(srv->pool, STMT_AUDIT_DENIED, 3, params, NULL, NULL, on_denied_recorded, srv);
 }
 
 static uint64_t col_u64(const PGresult *res, int row, int col)

@@ -45,7 +45,6 @@ static void token_hash_hex(const char *token, char out[65])
 
 /* The source address without its port, for the login records and the
  * audit log (h_audit.c uses it too). */
-void auth_peer_ip(const struct conn *c, char *out, size_t cap);
 void auth_peer_ip(const struct conn *c, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s", c->ts.peer);
@@ -302,7 +301,6 @@ static void on_login_lookup(void *arg, const PGresult *res, const struct pool_er
 	hash_enqueue(r);
 }
 
-void auth_init(void);
 void auth_init(void)
 {
 	char pw[33];
@@ -441,8 +439,6 @@ void h_whoami(struct request *r)
  * connection is bound. The database has the last word: a serial revoked
  * since the list was loaded, or never issued, is refused there. */
 
-void conn_hello_reply(struct conn *c, Crm__HelloReply *hr);
-void conn_fail(struct conn *c, Crm__Code code, const char *message);
 
 static void on_cert_login(void *arg, const PGresult *res, const struct pool_error *err)
 {
@@ -481,7 +477,6 @@ static void on_cert_login(void *arg, const PGresult *res, const struct pool_erro
 	req_reply(r, &resp);
 }
 
-void h_cert_login(struct request *r);
 void h_cert_login(struct request *r)
 {
 	struct conn *c = r->conn;
@@ -568,7 +563,6 @@ static void revocation_refresh(uv_timer_t *t)
 	pool_exec(srv->pool, STMT_REVOKED_CERTS, 0, NULL, NULL, NULL, on_revoked_certs, srv);
 }
 
-void auth_certs_start(struct server *srv);
 void auth_certs_start(struct server *srv)
 {
 	if (!srv->cfg->client_ca_file[0])
@@ -582,7 +576,6 @@ void auth_certs_start(struct server *srv)
 	uv_unref((uv_handle_t *)&revocation_timer);
 }
 
-void auth_certs_stop(void);
 void auth_certs_stop(void)
 {
 	if (!revocation_timer_open)

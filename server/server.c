@@ -6,10 +6,6 @@
 #include "log.h"
 #include "server.h"
 
-void conn_flush(struct conn *c);
-void auth_init(void);
-void auth_certs_start(struct server *srv);
-void auth_certs_stop(void);
 
 void server_mark_dirty(struct conn *c)
 {

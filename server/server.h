@@ -113,6 +113,7 @@ struct server {
 	int hashes_running;
 	struct request *hash_queue, *hash_queue_tail;
 	int hash_queued;
+	int audit_denied_pending;      /* denial audit writes not yet done */
 	struct stats stats;
 	int64_t started_at_ms;
 	int exit_code;
@@ -130,6 +131,14 @@ void conn_push_event(struct conn *c, const char *kind, const char *text);
 /* Called when a request ends; may resume reading or finish a drain. */
 void conn_request_done(struct conn *c);
 void conn_close_all(struct server *srv);
+/* Queues a response frame. */
+void conn_send_response(struct conn *c, Crm__Envelope *env);
+/* Writes what is queued now (the flusher calls it once per loop pass). */
+void conn_flush(struct conn *c);
+/* An error frame, then the connection closes. */
+void conn_fail(struct conn *c, Crm__Code code, const char *message);
+/* Answers the hello and makes the connection ready. */
+void conn_hello_reply(struct conn *c, Crm__HelloReply *hr);
 
 /* dispatch.c */
 const struct handler *handler_for(Crm__Envelope__BodyCase body);
@@ -171,6 +180,16 @@ void h_stats(struct request *r);
 void h_ping(struct request *r);
 /* A login waiting for a hash slot; the slot frees when it finishes. */
 void auth_hash_slot_freed(struct server *srv);
+void h_cert_login(struct request *r);
+/* The peer's address as text, for the audit log and login throttling. */
+void auth_peer_ip(const struct conn *c, char *out, size_t cap);
+void auth_init(void);
+/* Loads revoked client certificates and keeps them fresh (h_auth.c). */
+void auth_certs_start(struct server *srv);
+void auth_certs_stop(void);
+/* Records a permission denial in the audit log, without delaying the
+ * reply (h_audit.c). */
+void audit_denied(struct conn *c, const char *request);
 
 /* Shared result readers (h_common.c). */
 void row_to_user(const PGresult *res, int row, int col, Crm__User *u);

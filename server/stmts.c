@@ -7,16 +7,8 @@
 #define STMT(id, fn_call, n) [id] = {#id, fn_call, n}
 
 const struct stmt_def stmt_defs[STMT__COUNT] = {
-	STMT(STMT_LOGIN_LOOKUP,
-	     "SELECT * FROM crm.login_lookup($1::text)", 1),
-	STMT(STMT_SESSION_OPEN,
-	     "SELECT * FROM crm.session_open($1::uuid, $2::text, $3::integer, $4::text)", 4),
-	STMT(STMT_LOGIN_FAILED,
-	     "SELECT crm.login_failed($1::text, $2::text, $3::text)", 3),
 	STMT(STMT_SESSION_RESUME,
 	     "SELECT * FROM crm.session_resume($1::text)", 1),
-	STMT(STMT_SESSION_CLOSE,
-	     "SELECT crm.session_close($1::uuid)", 1),
 	STMT(STMT_SESSION_WHOAMI,
 	     "SELECT * FROM crm.session_whoami($1::uuid)", 1),
 /* Functions answering a CustomerReply return composite columns; this

@@ -30,17 +30,8 @@
 #define CRM_STMTS_H
 
 enum stmt_id {
-	/* $1 username -> USER columns, password_hash, disabled. No row: unknown. */
-	STMT_LOGIN_LOOKUP,
-	/* $1 user_id, $2 token_hash (hex of SHA-256 of the token), $3 ttl seconds,
-	 * $4 source address -> session_id, expires_at_ms */
-	STMT_SESSION_OPEN,
-	/* $1 username, $2 source address, $3 reason -> nothing. Records a failed login. */
-	STMT_LOGIN_FAILED,
 	/* $1 token_hash -> session_id, expires_at_ms, USER columns. DC401 if dead. */
 	STMT_SESSION_RESUME,
-	/* $1 session_id -> nothing. Revokes. */
-	STMT_SESSION_CLOSE,
 	/* $1 session_id -> expires_at_ms, USER columns. DC401 if dead. */
 	STMT_SESSION_WHOAMI,
 	/* Customer records (sql/0002). REPLY columns: outcome ('ok', 'existed',

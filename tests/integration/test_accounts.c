@@ -167,7 +167,7 @@ static Crm__Envelope *audit_query(struct crmc *c, Crm__AuditQuery *q)
 static void test_password_policy_is_enforced_with_a_clear_message(void)
 {
 	char name[64], out[2048];
-	unique_name(name, sizeof name, "t.pw");
+	unique_name(name, sizeof name, "t.password"); /* 10+ characters whatever the pid */
 	char args[256];
 	snprintf(args, sizeof args, "user add --username %s --role consultant --store BJ01"
 				    " --password-stdin", name);
@@ -182,6 +182,8 @@ static void test_password_policy_is_enforced_with_a_clear_message(void)
 	snprintf(upper, sizeof upper, "%s", name);
 	upper[0] = 'T';
 	CHECK(crmctl(upper, out, sizeof out, args) != 0);
+	if (!strstr(out, "must not be the username"))
+		fprintf(stderr, "crmctl with password %s said: %s\n", upper, out);
 	CHECK(strstr(out, "must not be the username") != NULL);
 	PGconn *db = it_db();
 	CHECK(db_count(db, "SELECT count(*) FROM crm.users WHERE username = $1", name) == 0);
