@@ -136,7 +136,9 @@ static void create_write(struct request *r, const struct phone_set *ps, const PG
 		rel.created_at = at;
 		rel.updated_at = at;
 		rel.protected_until = at + days * 86400000;
-		rel.last_contact_at = 0;
+		/* The first contact is the last one until follow-ups are recorded;
+		 * a lead registered without one has never been contacted. */
+		rel.last_contact_at = rel.first_contact_at;
 		rel.next_followup_at = 0;
 		ok = intents_fill(&rel, PQgetvalue(ctx, 0, 7), &sc) && ok;
 		intents_text(&rel, &intents);

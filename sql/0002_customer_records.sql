@@ -684,14 +684,17 @@ BEGIN
     INSERT INTO crm.relations (id, customer_id, store_id, owner_id, level, source,
                                first_contact_at, first_contact_place, first_contact_scenario,
                                first_feedback, status, protected_until, created_at, updated_at,
-                               created_by)
+                               created_by, last_contact_at)
     VALUES (v_rel_id, v_customer, me.store_id, v_owner, v_level,
             coalesce(nullif(p_source, ''), 'other'),
             CASE WHEN coalesce(p_first_contact_at_ms, 0) <> 0
                  THEN crm.from_ms(p_first_contact_at_ms) END,
             coalesce(p_first_contact_place, ''), coalesce(p_first_contact_scenario, ''),
             coalesce(p_first_feedback, ''), coalesce(nullif(p_status, ''), 'active'),
-            crm.from_ms(p_protected_until_ms), v_at, v_at, me.user_id);
+            crm.from_ms(p_protected_until_ms), v_at, v_at, me.user_id,
+            -- The first contact is the last one until follow-ups exist.
+            CASE WHEN coalesce(p_first_contact_at_ms, 0) <> 0
+                 THEN crm.from_ms(p_first_contact_at_ms) END);
     PERFORM crm.intents_replace(v_rel_id, v_brand, p_intents);
     INSERT INTO crm.level_changes (relation_id, from_level, to_level, changed_by, changed_at, reason)
     VALUES (v_rel_id, NULL, v_level, me.user_id, v_at, 'registered');

@@ -341,6 +341,8 @@ static void test_profile_round_trip(void)
 			CHECK_STR(r->source, "referral");
 			CHECK_STR(r->status, "active");
 			CHECK(r->first_contact_at == 1764000000000);
+			/* The first contact counts as the last until follow-ups exist. */
+			CHECK(r->last_contact_at == 1764000000000);
 			CHECK_STR(r->first_contact_place, "展厅");
 			CHECK_STR(r->first_contact_scenario, "周末试驾活动");
 			CHECK_STR(r->first_feedback, "对空间满意");
