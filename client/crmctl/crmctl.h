@@ -55,7 +55,7 @@ int ctl_cmd_migrate(const struct crm_config *cfg, int argc, char **argv);
 
 bool ctl_role_valid(const char *role);
 bool ctl_role_needs_store(const char *role);
-/* At least 8 characters (not bytes). */
+/* The password policy without the username check (ctl_password_check). */
 bool ctl_password_ok(const char *password);
 
 /* Creates store `code` (and the group row on first use). *created tells
@@ -79,10 +79,24 @@ bool ctl_read_password(const char *username, bool from_stdin, bool confirm, char
 int ctl_cmd_store(const struct crm_config *cfg, int argc, char **argv);
 int ctl_cmd_user(const struct crm_config *cfg, int argc, char **argv);
 
+/* ---- accounts and sessions (crmctl_accounts.c) */
+
+/* The password policy: at least 10 characters, at least two kinds of
+ * characters (lower-case, capitals, digits, others), not the username
+ * (NULL: not checked). False with the reason for a person in `why`. */
+bool ctl_password_check(const char *username, const char *password, char *why, size_t cap);
+/* "crmctl (OS user)", the actor crmctl's changes are audited under. */
+const char *ctl_actor(void);
+/* user disable|enable|unlock|password NAME */
+int ctl_cmd_user_account(const struct crm_config *cfg, int argc, char **argv);
+int ctl_cmd_session(const struct crm_config *cfg, int argc, char **argv);
+
 /* ---- demo data and certificates */
 
 int ctl_cmd_demo(const struct crm_config *cfg, int argc, char **argv);
 int ctl_cmd_certs(const struct crm_config *cfg, int argc, char **argv);
 int ctl_cmd_stats(const struct crm_config *cfg, int argc, char **argv);
+/* crmctl_seed.c: a large generated group for benchmarks. */
+int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv);
 
 #endif

@@ -14,8 +14,35 @@ static const char usage_text[] =
 	"  store add --code C --name N --city C --brand B [--group NAME]\n"
 	"  user add --username U --role ROLE [--store CODE] [--display-name N]\n"
 	"           [--password-stdin] [--if-missing]\n"
+	"  user disable NAME | enable NAME   disabling ends the user's sessions at once\n"
+	"  user unlock NAME                  lift a lockout after failed logins\n"
+	"  user password NAME [--password-stdin]   set a new password; ends sessions\n"
+	"                                passwords: at least 10 characters, two kinds of\n"
+	"                                characters (a-z, A-Z, 0-9, others), not the username\n"
+	"  session list [--user U]       live sessions, or every session of U\n"
+	"  session revoke ID | --user U  end a session, or every live session of U\n"
 	"  demo --logins FILE            demo group: 3 stores and their users\n"
-	"  certs --dir DIR [--host NAME]... [--ip ADDR]... [--force]\n"
+	"  seed --customers M --logins FILE [--stores N] [--consultants K] [--seed S]\n"
+	"       [--password P] [--keep-indexes] [--no-vacuum]\n"
+	"                                a generated group for benchmarks: N stores (default\n"
+	"                                8, codes SD001..) of 8 brands, a sales manager and K\n"
+	"                                consultants (default 6) each, M customers with\n"
+	"                                phones, relations, intents and level history. One\n"
+	"                                transaction, loaded with COPY; writes no outbox rows\n"
+	"                                (bulk demo data, not store writes) and locks the\n"
+	"                                customer tables while it runs. Refuses a database\n"
+	"                                that already has a seeded group. Same --seed (default\n"
+	"                                1) on the same day gives the same data. Logins (one\n"
+	"                                password, --password or generated) go to FILE, sample\n"
+	"                                customers for crm-bench to FILE.sample\n"
+	"  certs --dir DIR [--host NAME]... [--ip ADDR]... [--force] [--crl-url URL]\n"
+	"                                group CA and server certificate (--crl-url: where\n"
+	"                                the group publishes the CRL of certs crl)\n"
+	"  certs crl --dir DIR [--out FILE] [--days N]   the group CA's CRL (default 7 days)\n"
+	"  certs store CODE --dir DIR [--out DIR] [--days N]\n"
+	"                                client certificate + key of store CODE's node\n"
+	"                                (ECDSA P-256, from the CA in DIR; node user made)\n"
+	"  certs revoke SERIAL | --store CODE [--reason TEXT]\n"
 	"  stats --user U [--password-stdin] [--server H:P] [--ca FILE] [--json]\n"
 	"                                counters and latency of a running crmd\n"
 	"\n"
@@ -96,8 +123,12 @@ static int dispatch(const struct crm_config *cfg, int argc, char **argv)
 		return ctl_cmd_user(cfg, argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))
 		return ctl_cmd_demo(cfg, argc - 1, argv + 1);
+	if (!strcmp(cmd, "seed"))
+		return ctl_cmd_seed(cfg, argc - 1, argv + 1);
 	if (!strcmp(cmd, "certs"))
 		return ctl_cmd_certs(cfg, argc - 1, argv + 1);
+	if (!strcmp(cmd, "session"))
+		return ctl_cmd_session(cfg, argc - 1, argv + 1);
 	if (!strcmp(cmd, "stats"))
 		return ctl_cmd_stats(cfg, argc - 1, argv + 1);
 	ctl_err("unknown command \"%s\" (see crmctl --help)", cmd);
