@@ -55,8 +55,6 @@ int ctl_cmd_migrate(const struct crm_config *cfg, int argc, char **argv);
 
 bool ctl_role_valid(const char *role);
 bool ctl_role_needs_store(const char *role);
-/* The password policy without the username check (ctl_password_check). */
-bool ctl_password_ok(const char *password);
 
 /* Creates store `code` (and the group row on first use). *created tells
  * whether it was new. False after printing an error. */

@@ -33,11 +33,6 @@ bool ctl_role_needs_store(const char *role)
 	return in_list(store_roles, role);
 }
 
-bool ctl_password_ok(const char *password)
-{
-	return ctl_password_check(NULL, password, NULL, 0);
-}
-
 static bool store_code_ok(const char *code)
 {
 	size_t n = strlen(code);
