@@ -24,27 +24,55 @@
 /* Accounts and audit (h_auth.c, h_audit.c). */
 void h_audit_list(struct request *r);
 
-/* What the server does: message -> who may call it -> handler. */
+/* What the server does: message -> who may call it -> handler, then the
+ * widest scope of data it reaches and what it does (the permission table:
+ * crmd --permissions prints it, docs/PERMISSIONS.md is that output). */
 static const struct handler handlers[] = {
-	{CRM__ENVELOPE__BODY_LOGIN, "auth.login", false, ROLES_ALL, false, h_login},
-	{CRM__ENVELOPE__BODY_RESUME, "auth.resume", false, ROLES_ALL, false, h_resume},
-	{CRM__ENVELOPE__BODY_LOGOUT, "auth.logout", true, ROLES_ALL, false, h_logout},
-	{CRM__ENVELOPE__BODY_WHOAMI, "auth.whoami", true, ROLES_ALL, false, h_whoami},
-	{CRM__ENVELOPE__BODY_PING, "ping", false, ROLES_ALL, false, h_ping},
-	{CRM__ENVELOPE__BODY_CUSTOMER_CREATE, "customer.create", true, PEOPLE, false, h_customer_create},
-	{CRM__ENVELOPE__BODY_CUSTOMER_GET, "customer.get", true, PEOPLE, false, h_customer_get},
-	{CRM__ENVELOPE__BODY_CUSTOMER_LIST, "customer.list", true, PEOPLE, true, h_customer_list},
-	{CRM__ENVELOPE__BODY_CUSTOMER_CARD_GET, "customer.card", true, PEOPLE, false, h_customer_card},
-	{CRM__ENVELOPE__BODY_CUSTOMER_UPDATE, "customer.update", true, WRITERS, false, h_customer_update},
-	{CRM__ENVELOPE__BODY_RELATION_UPDATE, "relation.update", true, STORE_ROLES, false, h_relation_update},
-	{CRM__ENVELOPE__BODY_LEVEL_SET, "level.set", true, LEVEL_SETTERS, false, h_level_set},
-	{CRM__ENVELOPE__BODY_HANDOVER, "customer.handover", true, MANAGERS, false, h_handover},
+	{CRM__ENVELOPE__BODY_LOGIN, "auth.login", false, ROLES_ALL, false, h_login,
+	 SCOPE_NONE, "log in with username and password"},
+	{CRM__ENVELOPE__BODY_RESUME, "auth.resume", false, ROLES_ALL, false, h_resume,
+	 SCOPE_NONE, "resume a session by its token"},
+	{CRM__ENVELOPE__BODY_LOGOUT, "auth.logout", true, ROLES_ALL, false, h_logout,
+	 SCOPE_NONE, "end the caller's session"},
+	{CRM__ENVELOPE__BODY_WHOAMI, "auth.whoami", true, ROLES_ALL, false, h_whoami,
+	 SCOPE_NONE, "the caller's user, role and store"},
+	{CRM__ENVELOPE__BODY_PING, "ping", false, ROLES_ALL, false, h_ping,
+	 SCOPE_NONE, "liveness check"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_CREATE, "customer.create", true, PEOPLE, false, h_customer_create,
+	 SCOPE_GROUP, "register a customer and the store's relation (lead protection)"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_GET, "customer.get", true, PEOPLE, false, h_customer_get,
+	 SCOPE_GROUP, "read one customer and their relations"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_LIST, "customer.list", true, PEOPLE, true, h_customer_list,
+	 SCOPE_GROUP, "list and search customers (streamed)"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_CARD_GET, "customer.card", true, PEOPLE, false, h_customer_card,
+	 SCOPE_GROUP, "a customer's card: relations at every store and history"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_UPDATE, "customer.update", true, WRITERS, false, h_customer_update,
+	 SCOPE_GROUP, "change a customer's profile and phones"},
+	{CRM__ENVELOPE__BODY_RELATION_UPDATE, "relation.update", true, STORE_ROLES, false, h_relation_update,
+	 SCOPE_STORE, "change a store relation (source, first contact, status, intents)"},
+	{CRM__ENVELOPE__BODY_LEVEL_SET, "level.set", true, LEVEL_SETTERS, false, h_level_set,
+	 SCOPE_STORE, "set a relation's level H, A, B or C"},
+	{CRM__ENVELOPE__BODY_HANDOVER, "customer.handover", true, MANAGERS, false, h_handover,
+	 SCOPE_STORE, "move relations to another consultant of the store"},
 	{CRM__ENVELOPE__BODY_STATS, "admin.stats", true,
-	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_stats},
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_stats,
+	 SCOPE_NONE, "this server's counters and latencies"},
 	/* The first hello of a connection with a client certificate (conn.c). */
-	{CRM__ENVELOPE__BODY_HELLO, "auth.cert_login", false, ROLES_ALL, false, h_cert_login},
+	{CRM__ENVELOPE__BODY_HELLO, "auth.cert_login", false, ROLES_ALL, false, h_cert_login,
+	 SCOPE_NONE, "log in with a client certificate"},
 	{CRM__ENVELOPE__BODY_AUDIT_QUERY, "audit.list", true,
-	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_audit_list},
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false, h_audit_list,
+	 SCOPE_GROUP, "read the audit log"},
+	/* Privacy (h_privacy.c). Group analysts never see contact details; the
+	 * SQL functions decide per customer and audit their refusals too. */
+	{CRM__ENVELOPE__BODY_CUSTOMER_REVEAL, "customer.reveal", true,
+	 STORE_ROLES | ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false,
+	 h_customer_reveal, SCOPE_GROUP, "show a customer's masked phones and WeChat (reason, audited)"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_EXPORT, "customer.export", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false,
+	 h_customer_export, SCOPE_GROUP, "everything held on one customer (reason, audited)"},
+	{CRM__ENVELOPE__BODY_CUSTOMER_ERASE, "customer.erase", true, ROLE_BIT(CRM__ROLE__GROUP_ADMIN),
+	 false, h_customer_erase, SCOPE_GROUP, "anonymize a customer, keeping counts (reason, audited)"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])
@@ -60,6 +88,75 @@ const struct handler *handler_for(Crm__Envelope__BodyCase body)
 
 size_t handler_count(void) { return NHANDLERS; }
 const struct handler *handler_at(size_t i) { return i < NHANDLERS ? &handlers[i] : NULL; }
+
+/* The data a role reaches at most, whatever the request. */
+static enum handler_scope role_scope(Crm__Role role)
+{
+	switch (role) {
+	case CRM__ROLE__CONSULTANT:
+		return SCOPE_OWN;
+	case CRM__ROLE__GROUP_ANALYST:
+	case CRM__ROLE__GROUP_ADMIN:
+		return SCOPE_GROUP;
+	default:
+		return SCOPE_STORE;
+	}
+}
+
+static const char *scope_cell(enum handler_scope scope)
+{
+	switch (scope) {
+	case SCOPE_OWN:
+		return "own relations";
+	case SCOPE_STORE:
+		return "own store";
+	case SCOPE_GROUP:
+		return "group";
+	default:
+		return "yes";
+	}
+}
+
+/* One row per request, one column per role: "no", or the scope that role
+ * reaches with it (the narrower of the request's and the role's). The
+ * table is generated from handlers[] so it cannot drift from what
+ * dispatch() enforces. */
+void handlers_print_permissions(FILE *out)
+{
+	static const Crm__Role roles[] = {
+		CRM__ROLE__CONSULTANT,	  CRM__ROLE__SALES_MANAGER, CRM__ROLE__SERVICE_ADVISOR,
+		CRM__ROLE__CALL_CENTER,	  CRM__ROLE__STORE_MANAGER, CRM__ROLE__GROUP_ANALYST,
+		CRM__ROLE__GROUP_ADMIN,	  CRM__ROLE__STORE_NODE,
+	};
+	const size_t nroles = sizeof roles / sizeof roles[0];
+	fprintf(out, "# Permissions\n\n"
+		     "Generated by `crmd --permissions` from the handler table in server/dispatch.c;\n"
+		     "tests/integration/test_permissions.sh fails when this file differs.\n\n"
+		     "A cell is `no` when the role may not call the request, else the data it\n"
+		     "reaches: `own relations` (a consultant: their relations and the store pool),\n"
+		     "`own store`, `group` (every store), or `yes` for requests that touch no\n"
+		     "customer data. The SQL functions behind each request check the same scopes\n"
+		     "again (sql/); row-level security on the tables is not in place yet.\n\n");
+	fprintf(out, "| Request | Needs login |");
+	for (size_t k = 0; k < nroles; k++)
+		fprintf(out, " %s |", role_name(roles[k]));
+	fprintf(out, " What it does |\n|---|---|");
+	for (size_t k = 0; k < nroles; k++)
+		fprintf(out, "---|");
+	fprintf(out, "---|\n");
+	for (size_t i = 0; i < NHANDLERS; i++) {
+		const struct handler *h = &handlers[i];
+		fprintf(out, "| %s | %s |", h->name, h->needs_session ? "yes" : "no");
+		for (size_t k = 0; k < nroles; k++) {
+			bool allowed = !h->needs_session || !h->roles || (h->roles & ROLE_BIT(roles[k]));
+			enum handler_scope reach = role_scope(roles[k]);
+			if (h->scope < reach)
+				reach = h->scope;
+			fprintf(out, " %s |", !allowed ? "no" : scope_cell(reach));
+		}
+		fprintf(out, " %s |\n", h->summary ? h->summary : "");
+	}
+}
 
 static uint64_t now_ns(void) { return uv_hrtime(); }
 

@@ -219,8 +219,12 @@ void h_customer_update(struct request *r)
 	struct phone_set ps;
 	if (has_field(in->fields, in->n_fields, "phones") && !phones_collect(r, in->customer, &ps))
 		return;
-	const char *params[] = {r->conn->session.session_id, in->id};
-	req_db(r, STMT_CUSTOMER_GET, 2, params, NULL, NULL, on_customer_read);
+	/* Unmasked only when the version matches (sql/0005): the merge then
+	 * writes back the real phones and WeChat, a stale answer stays masked. */
+	char version_s[24];
+	fmt_i64(version_s, sizeof version_s, (int64_t)in->version);
+	const char *params[] = {r->conn->session.session_id, in->id, version_s};
+	req_db(r, STMT_CUSTOMER_GET_FOR_WRITE, 3, params, NULL, NULL, on_customer_read);
 }
 
 /* ------------------------------------------------------------ relation.update */

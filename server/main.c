@@ -18,6 +18,7 @@ static void usage(FILE *out)
 		"  -c, --config FILE   INI configuration (see ops/crmd.ini.example)\n"
 		"      --set K=V       override one key, e.g. --set db.port=5433\n"
 		"      --listen H:P    same as server.listen_host and server.listen_port\n"
+		"      --permissions   print the permission table (Markdown) and exit\n"
 		"  -h, --help          this text\n");
 }
 
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
 		{"set", required_argument, NULL, 's'},
 		{"listen", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
+		{"permissions", no_argument, NULL, 'p'},
 		{NULL, 0, NULL, 0},
 	};
 	struct crm_config cfg;
@@ -84,6 +86,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'p':
+			handlers_print_permissions(stdout);
 			return 0;
 		default:
 			usage(stderr);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "config.h"
@@ -81,6 +82,16 @@ struct request {
 
 typedef void (*handler_fn)(struct request *r);
 
+/* The customer data a request reaches. A role never reaches past its own:
+ * a consultant their own relations and the store pool, other store roles
+ * their store, group roles the group (DESIGN.md "Security"). */
+enum handler_scope {
+	SCOPE_NONE = 0,                /* no customer data: the caller's own session */
+	SCOPE_OWN,                     /* own relations (and the store pool) */
+	SCOPE_STORE,                   /* the caller's store */
+	SCOPE_GROUP,                   /* every store */
+};
+
 /* One row per request type: the one list of what the server does. */
 struct handler {
 	Crm__Envelope__BodyCase body;
@@ -89,6 +100,9 @@ struct handler {
 	uint32_t roles;                /* allowed roles (bit per Crm__Role); 0: any */
 	bool streamed;                 /* answers with several frames */
 	handler_fn fn;
+	/* Permission table (docs/PERMISSIONS.md, printed by crmd --permissions). */
+	enum handler_scope scope;      /* widest data a caller reaches; 0: none */
+	const char *summary;           /* one line: what the request does */
 };
 
 #define ROLE_BIT(r) (1u << (r))
@@ -145,6 +159,8 @@ const struct handler *handler_for(Crm__Envelope__BodyCase body);
 size_t handler_count(void);
 const struct handler *handler_at(size_t i);
 void dispatch(struct conn *c, Crm__Envelope *env);
+/* Prints the permission table as Markdown (docs/PERMISSIONS.md). */
+void handlers_print_permissions(FILE *out);
 /* Appends a response with the request's id and ends the request. */
 void req_reply(struct request *r, Crm__Envelope *resp);
 /* Ends the request with an error status; `field` may be NULL. */
@@ -176,6 +192,10 @@ void h_relation_update(struct request *r);
 void h_level_set(struct request *r);
 void h_handover(struct request *r);
 void h_customer_card(struct request *r);
+/* Privacy (h_privacy.c). */
+void h_customer_reveal(struct request *r);
+void h_customer_export(struct request *r);
+void h_customer_erase(struct request *r);
 void h_stats(struct request *r);
 void h_ping(struct request *r);
 /* A login waiting for a hash slot; the slot frees when it finishes. */

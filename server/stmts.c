@@ -69,4 +69,18 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT * FROM crm.revoked_cert_serials()", 0),
 	STMT(STMT_CERT_LOGIN,
 	     "SELECT * FROM crm.cert_login($1::text, $2::text, $3::integer, $4::text)", 4),
+	/* ---- privacy (h_privacy.c; sql/0005) */
+	STMT(STMT_CUSTOMER_GET_FOR_WRITE,
+	     REPLY_SELECT "crm.customer_get_for_write($1::uuid, $2::text, $3::bigint) x", 3),
+	STMT(STMT_CUSTOMER_REVEAL,
+	     "SELECT x.outcome, x.message, (x.cu).* FROM crm.customer_reveal($1::uuid, $2::text,"
+	     " $3::text) x", 3),
+	STMT(STMT_CUSTOMER_EXPORT,
+	     "SELECT * FROM crm.customer_export($1::uuid, $2::text, $3::text)", 3),
+	STMT(STMT_ERASE_PLAN,
+	     "SELECT (x.cu).*, x.erased_phone, x.erased FROM crm.customer_erase_plan($1::uuid,"
+	     " $2::text) x", 2),
+	STMT(STMT_CUSTOMER_ERASE,
+	     REPLY_SELECT "crm.customer_erase($1::uuid, $2::text, $3::bigint, $4::text, $5::text,"
+	     " $6::bigint, $7::bytea) x", 7),
 };

@@ -127,6 +127,24 @@ enum stmt_id {
 	 * -> session_id, expires_at_ms, USER columns, refusal (non-NULL: refused,
 	 * the rest NULL). */
 	STMT_CERT_LOGIN,
+	/* ---- privacy (h_privacy.c; sql/0005) */
+	/* $1 session_id, $2 id, $3 version read -> REPLY rows, unmasked when the
+	 * caller may write the customer and the version matches (the read a
+	 * customer update merges into). DC409 when the customer was erased. */
+	STMT_CUSTOMER_GET_FOR_WRITE,
+	/* $1 session_id, $2 id, $3 reason -> outcome ('ok', 'denied'), message,
+	 * CUSTOMER columns unmasked (NULL when denied). Audited either way. */
+	STMT_CUSTOMER_REVEAL,
+	/* $1 session_id, $2 id, $3 reason -> outcome ('ok', 'denied'), message,
+	 * document (JSON text, NULL when denied). Audited either way. */
+	STMT_CUSTOMER_EXPORT,
+	/* $1 session_id, $2 id -> CUSTOMER columns (unmasked), the placeholder
+	 * phone, erased already (bool). Group admins only. */
+	STMT_ERASE_PLAN,
+	/* $1 session_id, $2 id, $3 version read, $4 reason, $5 placeholder
+	 * phone, $6 write time ms, $7 outbox bundle (the erased Customer)
+	 * -> REPLY rows (outcome 'ok', 'existed' already erased, 'stale'). */
+	STMT_CUSTOMER_ERASE,
 	STMT__COUNT
 };
 

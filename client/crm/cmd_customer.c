@@ -508,6 +508,8 @@ int cmd_customer(struct cli *cli, int argc, char **argv)
 		{"add", customer_add},         {"get", customer_get},
 		{"show", customer_show},       {"update", customer_update},
 		{"handover", customer_handover},
+		{"reveal", customer_reveal},   {"export", customer_export},
+		{"erase", customer_erase},
 	};
 	if (argc >= 1) {
 		for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
@@ -520,8 +522,8 @@ int cmd_customer(struct cli *cli, int argc, char **argv)
 	}
 	return cli_usage(cli, NULL,
 			 argc ? "customer: unknown subcommand \"%s\" (add, get, show, update, list, "
-				"search or handover)"
-			      : "customer: give a subcommand: add, get, show, update, list, search or "
-				"handover%s",
+				"search, handover, reveal, export or erase)"
+			      : "customer: give a subcommand: add, get, show, update, list, search, "
+				"handover, reveal, export or erase%s",
 			 argc ? argv[0] : "");
 }

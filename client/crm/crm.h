@@ -74,6 +74,10 @@ int cmd_whoami(struct cli *cli, int argc, char **argv);
 int cmd_customer(struct cli *cli, int argc, char **argv);
 int cmd_relation(struct cli *cli, int argc, char **argv);
 int cmd_level(struct cli *cli, int argc, char **argv);
+/* cmd_privacy.c: customer reveal, export and erase (reason required, audited). */
+int customer_reveal(struct cli *cli, int argc, char **argv);
+int customer_export(struct cli *cli, int argc, char **argv);
+int customer_erase(struct cli *cli, int argc, char **argv);
 
 /* cmd_customer_list.c: list and search (`text` set for search). */
 int customer_list(struct cli *cli, int argc, char **argv, const char *cmd_usage, bool search);
