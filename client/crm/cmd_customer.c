@@ -360,50 +360,29 @@ static int customer_show(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+static int profile_update_opt(const struct cli *cli, const char *u, int argc, char **argv,
+			      int *i, void *opts)
+{
+	return profile_opt(cli, u, argc, argv, i, opts, true);
+}
+
 static int customer_update(struct cli *cli, int argc, char **argv)
 {
-	const char *u = update_usage, *id = NULL, *version_text = NULL;
+	const char *u = update_usage, *id;
+	uint64_t version;
 	struct profile_opts p;
 	profile_init(&p);
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		int rc;
-		if (!strcmp(a, "--json"))
-			continue;
-		if (!strcmp(a, "--version")) {
-			if ((rc = cli_opt_value(cli, u, argc, argv, &i, &version_text)) != EXIT_OK)
-				return rc;
-			continue;
-		}
-		if ((rc = profile_opt(cli, u, argc, argv, &i, &p, true)) >= 0) {
-			if (rc != EXIT_OK)
-				return rc;
-			continue;
-		}
-		if (a[0] == '-' || id)
-			return cli_usage(cli, u, "customer update: unknown argument %s", a);
-		id = a;
-	}
-	uint8_t raw[16];
-	uint64_t version;
-	if (!id)
-		return cli_usage(cli, u, "customer update: give the customer's ID");
-	if (!uuid_parse(id, raw))
-		return cli_usage(cli, u, "customer update: \"%s\" is not a customer ID (a UUID)", id);
-	if (!version_text)
-		return cli_usage(cli, u,
-				 "customer update: --version is required, so that a change made "
-				 "meanwhile is not overwritten; crm customer get %s prints it",
-				 id);
-	if (!parse_uint(version_text, 1, UINT64_MAX, &version))
-		return cli_usage(cli, u, "--version \"%s\" is not a version number", version_text);
+	int rc = cli_versioned_update_args(cli, u, "customer update", "customer", true, argc, argv,
+					   profile_update_opt, &p, &id, &version);
+	if (rc != EXIT_OK)
+		return rc;
 	if (!p.n_fields)
 		return cli_usage(cli, u, "customer update: nothing to change: give at least one field");
 	if (profile_has(&p, "name") && !*p.cu.name)
 		return cli_usage(cli, u, "customer update: --name cannot be empty");
 	if (p.cu.birth_year && profile_has(&p, "age_band") && *p.cu.age_band)
 		return cli_usage(cli, u, "customer update: give --birth-year or --age-band, not both");
-	int rc = cli_connect_session(cli);
+	rc = cli_connect_session(cli);
 	if (rc != EXIT_OK)
 		return rc;
 	p.cu.id = (char *)id;

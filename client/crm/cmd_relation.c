@@ -151,45 +151,25 @@ static int finish_relation(struct cli *cli, Crm__Envelope *resp, const char *don
 	return rc;
 }
 
+static int relation_update_opt(const struct cli *cli, const char *u, int argc, char **argv,
+			       int *i, void *opts)
+{
+	return relation_opt(cli, u, argc, argv, i, opts, true);
+}
+
 static int relation_update(struct cli *cli, int argc, char **argv)
 {
-	const char *u = relation_update_usage, *id = NULL, *version_text = NULL;
+	const char *u = relation_update_usage, *id;
+	uint64_t version;
 	struct relation_opts o;
 	relation_opts_init(&o);
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		int rc;
-		if (!strcmp(a, "--json"))
-			continue;
-		if (!strcmp(a, "--version")) {
-			if ((rc = cli_opt_value(cli, u, argc, argv, &i, &version_text)) != EXIT_OK)
-				return rc;
-			continue;
-		}
-		if ((rc = relation_opt(cli, u, argc, argv, &i, &o, true)) >= 0) {
-			if (rc != EXIT_OK)
-				return rc;
-			continue;
-		}
-		if (a[0] == '-' || id)
-			return cli_usage(cli, u, "relation update: unknown argument %s", a);
-		id = a;
-	}
-	uint8_t raw[16];
-	uint64_t version;
-	if (!id)
-		return cli_usage(cli, u, "relation update: give the relation's ID");
-	if (!uuid_parse(id, raw))
-		return cli_usage(cli, u, "relation update: \"%s\" is not a relation ID (a UUID)", id);
-	if (!version_text)
-		return cli_usage(cli, u,
-				 "relation update: --version is required, so that a change made "
-				 "meanwhile is not overwritten; crm customer get CUSTOMER_ID prints it");
-	if (!parse_uint(version_text, 1, UINT64_MAX, &version))
-		return cli_usage(cli, u, "--version \"%s\" is not a version number", version_text);
+	int rc = cli_versioned_update_args(cli, u, "relation update", "relation", false, argc, argv,
+					   relation_update_opt, &o, &id, &version);
+	if (rc != EXIT_OK)
+		return rc;
 	if (!o.n_fields)
 		return cli_usage(cli, u, "relation update: nothing to change: give at least one field");
-	int rc = cli_connect_session(cli);
+	rc = cli_connect_session(cli);
 	if (rc != EXIT_OK)
 		return rc;
 	Crm__RelationUpdate ru = CRM__RELATION_UPDATE__INIT;

@@ -60,6 +60,19 @@ int cli_usage(const struct cli *cli, const char *cmd_usage, const char *fmt, ...
  * (returned) when it is missing. */
 int cli_opt_value(const struct cli *cli, const char *cmd_usage, int argc, char **argv, int *i,
 		  const char **out);
+/* The options of one kind of record: handles argv[*i] and returns EXIT_OK
+ * or a usage error, or -1 when argv[*i] is not one of its options. */
+typedef int (*cli_record_opt_fn)(const struct cli *cli, const char *cmd_usage, int argc,
+				 char **argv, int *i, void *opts);
+/* The arguments of a versioned update ("customer update", "relation
+ * update"): the record's ID (a UUID), --version V, --json, and the record's
+ * own options through `opt`. `noun` names the record in messages; the
+ * --version hint names the customer ID when `hint_with_id`. Returns EXIT_OK
+ * or the usage error it printed. */
+int cli_versioned_update_args(const struct cli *cli, const char *cmd_usage, const char *what,
+			      const char *noun, bool hint_with_id, int argc, char **argv,
+			      cli_record_opt_fn opt, void *opts, const char **id,
+			      uint64_t *version);
 /* A reply whose body is not the one the request expects. */
 int cli_unexpected(const struct cli *cli, const Crm__Envelope *resp);
 /* Sends a request and waits; prints transport errors. NULL on failure with

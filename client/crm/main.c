@@ -6,6 +6,7 @@
 
 #include "crm.h"
 #include "pbjson.h"
+#include "textcheck.h"
 
 static void usage(FILE *out)
 {
@@ -152,6 +153,47 @@ int cli_opt_value(const struct cli *cli, const char *cmd_usage, int argc, char *
 	if (*i + 1 >= argc)
 		return cli_usage(cli, cmd_usage, "%s needs a value", argv[*i]);
 	*out = argv[++*i];
+	return EXIT_OK;
+}
+
+int cli_versioned_update_args(const struct cli *cli, const char *u, const char *what,
+			      const char *noun, bool hint_with_id, int argc, char **argv,
+			      cli_record_opt_fn opt, void *opts, const char **id,
+			      uint64_t *version)
+{
+	const char *version_text = NULL;
+	*id = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int rc;
+		if (!strcmp(a, "--json"))
+			continue;
+		if (!strcmp(a, "--version")) {
+			if ((rc = cli_opt_value(cli, u, argc, argv, &i, &version_text)) != EXIT_OK)
+				return rc;
+			continue;
+		}
+		if ((rc = opt(cli, u, argc, argv, &i, opts)) >= 0) {
+			if (rc != EXIT_OK)
+				return rc;
+			continue;
+		}
+		if (a[0] == '-' || *id)
+			return cli_usage(cli, u, "%s: unknown argument %s", what, a);
+		*id = a;
+	}
+	uint8_t raw[16];
+	if (!*id)
+		return cli_usage(cli, u, "%s: give the %s's ID", what, noun);
+	if (!uuid_parse(*id, raw))
+		return cli_usage(cli, u, "%s: \"%s\" is not a %s ID (a UUID)", what, *id, noun);
+	if (!version_text)
+		return cli_usage(cli, u,
+				 "%s: --version is required, so that a change made meanwhile is not "
+				 "overwritten; crm customer get %s prints it",
+				 what, hint_with_id ? *id : "CUSTOMER_ID");
+	if (!parse_uint(version_text, 1, UINT64_MAX, version))
+		return cli_usage(cli, u, "--version \"%s\" is not a version number", version_text);
 	return EXIT_OK;
 }
 
