@@ -36,6 +36,10 @@ static const struct key_def keys[] = {
 	INT("server", "max_in_flight", max_in_flight, 1, 65536),
 	SIZE("server", "max_output_bytes", max_output_bytes, 65536, 1LL << 32),
 	INT("server", "drain_timeout_ms", drain_timeout_ms, 0, 3600000),
+	STR("server", "crl_listen", crl_listen),
+	STR("server", "crl_ca_cert", crl_ca_cert),
+	STR("server", "crl_ca_key", crl_ca_key),
+	INT("server", "crl_valid_s", crl_valid_s, 300, 31 * 86400),
 	STR("db", "host", db_host),
 	INT("db", "port", db_port, 1, 65535),
 	STR("db", "name", db_name),
@@ -66,6 +70,9 @@ void config_defaults(struct crm_config *c)
 	c->max_in_flight = 256;
 	c->max_output_bytes = 8u << 20;
 	c->drain_timeout_ms = 30000;
+	strcpy(c->crl_ca_cert, "var/certs/ca.pem");
+	strcpy(c->crl_ca_key, "var/certs/ca.key");
+	c->crl_valid_s = 86400;
 	strcpy(c->db_host, "127.0.0.1");
 	c->db_port = 5432;
 	strcpy(c->db_name, "crm");

@@ -22,6 +22,11 @@ struct crm_config {
 	int max_in_flight;
 	size_t max_output_bytes;
 	int drain_timeout_ms;
+	/* The group CA's CRL over plain HTTP (server/crl_http.c). */
+	char crl_listen[128];        /* HOST:PORT; empty: no CRL listener */
+	char crl_ca_cert[512];       /* the group CA certificate, PEM */
+	char crl_ca_key[512];        /* its private key, PEM; read once at start */
+	int crl_valid_s;             /* nextUpdate - thisUpdate of each CRL */
 
 	/* [db] */
 	char db_host[128];

@@ -1,5 +1,5 @@
 /* The audit log as crmd sees it: a page of entries for `crm audit`, and the
- * entry of a request the handler table refused.
+ * entry of a request the handler table or a SQL function refused.
  *
  * Entries are written by the SQL functions (crm.audit_append, sql/0004) in
  * the transaction of what they record; crmd's database role has no
@@ -32,10 +32,12 @@ static void on_denied_recorded(void *arg, const PGresult *res, const struct pool
 		log_warn("audit.write_failed", "what=permission.denied reason=\"%s\"", err->message);
 }
 
-/* Called by dispatch() after the PERMISSION_DENIED reply was queued: the
- * reply does not wait for this, and the connection may be gone before it
- * completes (the callback does not touch it). */
-void audit_denied(struct conn *c, const char *request)
+/* Called by dispatch() when the handler table refuses a request, and by
+ * req_fail_db() when a SQL function refused it (DC403: its transaction was
+ * rolled back, so nothing of the refusal is written unless this writes
+ * it). The reply does not wait for this, and the connection may be gone
+ * before it completes (the callback does not touch it). */
+void audit_denied(struct conn *c, const char *request, const char *sql_message)
 {
 	struct server *srv = c->srv;
 	if (srv->audit_denied_pending >= AUDIT_DENIED_PENDING_MAX) {
@@ -44,9 +46,9 @@ void audit_denied(struct conn *c, const char *request)
 	}
 	char ip[64];
 	auth_peer_ip(c, ip, sizeof ip);
-	const char *params[] = {c->session.session_id, request, ip};
+	const char *params[] = {c->session.session_id, request, ip, sql_message};
 	srv->audit_denied_pending++;
-	pool_exec(srv->pool, STMT_AUDIT_DENIED, 3, params, NULL, NULL, on_denied_recorded, srv);
+	pool_exec(srv->pool, STMT_AUDIT_DENIED, 4, params, NULL, NULL, on_denied_recorded, srv);
 }
 
 static uint64_t col_u64(const PGresult *res, int row, int col)

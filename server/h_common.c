@@ -156,6 +156,8 @@ bool row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu,
 		}
 		cu->n_phones = n;
 	}
+	cu->erased = PQgetvalue(res, row, col + 18)[0] == 't';
+	cu->erased_at = col_i64(res, row, col + 19);
 	return !s->oom;
 }
 

@@ -6,8 +6,9 @@
  * request here is one SQL function that checks the caller's right, reads
  * and writes the audit entry in one transaction; a refusal comes back as
  * outcome 'denied' rather than an error so that its audit entry commits.
- * Erase reads the record first (STMT_ERASE_PLAN) and writes the erased
- * record through write_with_outbox(), the one write path to the outbox. */
+ * Erase reads the record and its relations first (STMT_ERASE_PLAN) and
+ * writes the erased records through write_with_outbox(), the one write
+ * path to the outbox. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,9 +133,27 @@ static void on_erased(void *arg, const PGresult *res, const struct pool_error *e
 	reply_customer_rows(r, res, NULL);
 }
 
-/* The plan row: the customer as it is, the placeholder phone, erased
- * already. Packs the erased record exactly as crm.customer_erase stores
- * it and writes it. */
+/* STMT_ERASE_PLAN's columns: the customer, the placeholder phone, and a
+ * relation per row. */
+#define PLAN_COL_PHONE CUSTOMER_NCOLS
+#define PLAN_COL_RELATION (CUSTOMER_NCOLS + 1)
+#define PLAN_NCOLS (PLAN_COL_RELATION + RELATION_VIEW_NCOLS)
+
+/* Blanks what people typed about the customer on a relation, as
+ * crm.customer_erase stores it (sql/0009), as the next version. */
+static void erase_relation_text(Crm__Relation *rel, int64_t at)
+{
+	rel->first_contact_place = rel->first_contact_scenario = rel->first_feedback = (char *)"";
+	for (size_t i = 0; i < rel->n_intents; i++)
+		rel->intents[i]->configuration = rel->intents[i]->needs = (char *)"";
+	rel->version++;
+	rel->updated_at = at;
+}
+
+/* The plan rows: the customer as it is, the placeholder phone, each
+ * relation. Packs the erased records exactly as crm.customer_erase stores
+ * them and writes them: the Customer first, then every relation, whose
+ * ids and versions read let the SQL refuse a plan that went stale. */
 static void on_erase_plan(void *arg, const PGresult *res, const struct pool_error *err)
 {
 	struct request *r = arg;
@@ -143,21 +162,25 @@ static void on_erase_plan(void *arg, const PGresult *res, const struct pool_erro
 		req_fail_db(r, err);
 		return;
 	}
-	if (!result_shape_ok(r, res, CUSTOMER_NCOLS + 2))
+	if (!result_shape_ok(r, res, PLAN_NCOLS))
 		return;
-	if (PQntuples(res) == 0) {
+	int nrows = PQntuples(res);
+	if (nrows == 0) {
 		req_fail(r, CRM__CODE__NOT_FOUND, "id", "no such customer");
 		return;
 	}
 	const Crm__CustomerErase *in = r->env->customer_erase;
 	struct scratch sc = {0};
+	struct textbuf rel_ids = {0}, rel_versions = {0};
 	Crm__Customer rec;
 	struct phone_set ps = {.n = 1};
-	if (!row_to_customer(res, 0, 0, &rec, &sc)) {
+	const ProtobufCMessage **records = scratch_alloc(&sc, (size_t)(nrows + 1) * sizeof *records);
+	Crm__Relation *rels = scratch_alloc(&sc, (size_t)nrows * sizeof *rels);
+	if (!records || !rels || !row_to_customer(res, 0, 0, &rec, &sc)) {
 		req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
 		goto done;
 	}
-	snprintf(ps.number[0], PHONE_CANONICAL_MAX, "%s", PQgetvalue(res, 0, CUSTOMER_NCOLS));
+	snprintf(ps.number[0], PHONE_CANONICAL_MAX, "%s", PQgetvalue(res, 0, PLAN_COL_PHONE));
 	char version_s[24], at_s[24];
 	snprintf(version_s, sizeof version_s, "%llu", (unsigned long long)rec.version);
 	int64_t at = now_ms();
@@ -169,16 +192,42 @@ static void on_erase_plan(void *arg, const PGresult *res, const struct pool_erro
 	rec.n_tags = 0;
 	rec.version++;
 	rec.updated_at = at;
+	rec.erased = true;
+	rec.erased_at = at;
 	if (!phones_to_customer(&ps, &rec, &sc)) {
 		req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
 		goto done;
 	}
+	size_t nrecords = 0;
+	records[nrecords++] = &rec.base;
+	for (int i = 0; i < nrows; i++) {
+		if (PQgetisnull(res, i, PLAN_COL_RELATION))
+			continue;
+		Crm__Relation *rel = &rels[nrecords - 1];
+		if (!row_to_relation(res, i, PLAN_COL_RELATION, rel, &sc)) {
+			req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
+			goto done;
+		}
+		if (nrecords > 1) {
+			tb_addc(&rel_ids, LIST_SEP);
+			tb_addc(&rel_versions, LIST_SEP);
+		}
+		tb_add(&rel_ids, rel->id);
+		tb_addu(&rel_versions, rel->version);
+		erase_relation_text(rel, at);
+		records[nrecords++] = &rel->base;
+	}
+	if (rel_ids.oom || rel_versions.oom) {
+		req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
+		goto done;
+	}
 	const char *params[] = {r->conn->session.session_id, in->id, version_s, in->reason,
-				ps.number[0], at_s};
-	const ProtobufCMessage *records[] = {&rec.base};
+				ps.number[0], tb_str(&rel_ids), tb_str(&rel_versions), at_s};
 	write_with_outbox(r, STMT_CUSTOMER_ERASE, (int)(sizeof params / sizeof params[0]), params,
-			  records, 1, on_erased);
+			  records, nrecords, on_erased);
 done:
+	tb_free(&rel_ids);
+	tb_free(&rel_versions);
 	scratch_free(&sc);
 }
 

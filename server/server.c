@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crl_http.h"
 #include "log.h"
 #include "server.h"
 
@@ -86,6 +87,7 @@ void server_drain(struct server *srv, const char *why)
 		srv->draining = true;
 		log_info("server.draining", "signal=%s connections=%d", why, srv->nconns);
 		close_quietly((uv_handle_t *)&srv->listener);
+		crl_http_stop(srv);
 		uv_timer_start(&srv->drain_timer, on_drain_timeout,
 			       (uint64_t)srv->cfg->drain_timeout_ms, 0);
 		conn_close_all(srv);
@@ -147,6 +149,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 			 cfg->listen_port, uv_strerror(rc));
 		return -1;
 	}
+	if (crl_http_start(srv, err, errcap) != 0)
+		return -1;
 	uv_signal_init(loop, &srv->sigterm);
 	uv_signal_init(loop, &srv->sigint);
 	srv->sigterm.data = srv->sigint.data = srv;

@@ -20,6 +20,7 @@
 #include "tlsstream.h"
 
 struct request;
+struct crl_http;
 
 enum conn_state {
 	CONN_HANDSHAKE,  /* TCP accepted, TLS handshake running */
@@ -90,6 +91,11 @@ enum handler_scope {
 	SCOPE_OWN,                     /* own relations (and the store pool) */
 	SCOPE_STORE,                   /* the caller's store */
 	SCOPE_GROUP,                   /* every store */
+	/* As far as the caller's role reaches, except that a consultant reaches
+	 * only the relations they own, not the store pool (a pool lead is
+	 * handed over to them first). Not an order: a row's value, never a
+	 * role's. */
+	SCOPE_OWNED,
 };
 
 /* One row per request type: the one list of what the server does. */
@@ -114,6 +120,7 @@ struct server {
 	SSL_CTX *ssl_ctx;
 	struct pool *pool;
 	uv_tcp_t listener;
+	struct crl_http *crl;          /* the CRL listener; NULL unless server.crl_listen */
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
 	uv_prepare_t flush_prepare;
@@ -208,8 +215,9 @@ void auth_init(void);
 void auth_certs_start(struct server *srv);
 void auth_certs_stop(void);
 /* Records a permission denial in the audit log, without delaying the
- * reply (h_audit.c). */
-void audit_denied(struct conn *c, const char *request);
+ * reply (h_audit.c): `sql_message` NULL for a refusal by the handler
+ * table, else the message of the DC403 a SQL function raised. */
+void audit_denied(struct conn *c, const char *request, const char *sql_message);
 
 /* Shared result readers (h_common.c). */
 void row_to_user(const PGresult *res, int row, int col, Crm__User *u);
@@ -226,7 +234,7 @@ void scratch_free(struct scratch *s);
 
 /* Read the CUSTOMER / RELATION columns of stmts.h starting at `col`. False
  * when out of memory. */
-#define CUSTOMER_NCOLS 18
+#define CUSTOMER_NCOLS 20
 #define RELATION_NCOLS 21
 bool row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu,
 		     struct scratch *s);

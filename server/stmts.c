@@ -61,7 +61,7 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	STMT(STMT_LOGOUT,
 	     "SELECT crm.session_logout($1::uuid, $2::text)", 2),
 	STMT(STMT_AUDIT_DENIED,
-	     "SELECT crm.audit_denied($1::uuid, $2::text, $3::text)", 3),
+	     "SELECT crm.audit_denied($1::uuid, $2::text, $3::text, $4::text)", 4),
 	STMT(STMT_AUDIT_LIST,
 	     "SELECT * FROM crm.audit_list($1::uuid, $2::text, $3::text, $4::text, $5::bigint,"
 	     " $6::bigint, $7::text, $8::bigint, $9::integer)", 9),
@@ -78,9 +78,12 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	STMT(STMT_CUSTOMER_EXPORT,
 	     "SELECT * FROM crm.customer_export($1::uuid, $2::text, $3::text)", 3),
 	STMT(STMT_ERASE_PLAN,
-	     "SELECT (x.cu).*, x.erased_phone, x.erased FROM crm.customer_erase_plan($1::uuid,"
+	     "SELECT (x.cu).*, x.erased_phone, (x.rel).* FROM crm.customer_erase_plan($1::uuid,"
 	     " $2::text) x", 2),
 	STMT(STMT_CUSTOMER_ERASE,
 	     REPLY_SELECT "crm.customer_erase($1::uuid, $2::text, $3::bigint, $4::text, $5::text,"
-	     " $6::bigint, $7::bytea) x", 7),
+	     " $6::text, $7::text, $8::bigint, $9::bytea) x", 9),
+	/* ---- the group CA's CRL (crl_http.c; sql/0010) */
+	STMT(STMT_CRL_ENTRIES,
+	     "SELECT * FROM crm.crl_entries()", 0),
 };

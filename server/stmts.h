@@ -13,10 +13,12 @@
  * Result column lists below are in order; timestamps are unix milliseconds.
  *
  * USER columns:     user_id, username, display_name, role, store_code, store_name
- * CUSTOMER columns: the 18 columns of view crm.customer_view (sql/0002):
+ * CUSTOMER columns: the 20 columns of view crm.customer_view (sql/0002,
+ *                   0005 masking, 0009 erasure):
  *                   id, name, phone, version, created_at_ms, updated_at_ms,
  *                   created_by, store_code, gender, birth_year, age_band,
- *                   wechat, email, occupation, region, tags, important, phones
+ *                   wechat, email, occupation, region, tags, important, phones,
+ *                   erased, erased_at_ms
  * RELATION columns: the first 21 columns of view crm.relation_view:
  *                   id, customer_id, store_code, store_name, brand, owner,
  *                   owner_name, level, source, first_contact_at_ms,
@@ -113,7 +115,8 @@ enum stmt_id {
 	STMT_LOGIN_OPEN,
 	/* $1 session_id, $2 source address -> nothing. Revokes and audits. */
 	STMT_LOGOUT,
-	/* $1 session_id, $2 request name, $3 source address -> nothing. */
+	/* $1 session_id, $2 request name, $3 source address, $4 the refusal's
+	 * message when SQL raised it (NULL: the handler table) -> nothing. */
 	STMT_AUDIT_DENIED,
 	/* $1 session_id, $2 username, $3 customer_id, $4 action, $5 since_ms,
 	 * $6 until_ms, $7 store_code, $8 before_id, $9 count -> AUDIT columns:
@@ -139,12 +142,20 @@ enum stmt_id {
 	 * document (JSON text, NULL when denied). Audited either way. */
 	STMT_CUSTOMER_EXPORT,
 	/* $1 session_id, $2 id -> CUSTOMER columns (unmasked), the placeholder
-	 * phone, erased already (bool). Group admins only. */
+	 * phone, all columns of crm.relation_view: a row per relation in id
+	 * order, one row with NULL relation columns when there is none
+	 * (sql/0009). Group admins only. */
 	STMT_ERASE_PLAN,
 	/* $1 session_id, $2 id, $3 version read, $4 reason, $5 placeholder
-	 * phone, $6 write time ms, $7 outbox bundle (the erased Customer)
+	 * phone, $6 relation ids and $7 their versions read (U+001F, every
+	 * relation of the customer), $8 write time ms, $9 outbox bundle (the
+	 * erased Customer, then each erased Relation in the order of $6)
 	 * -> REPLY rows (outcome 'ok', 'existed' already erased, 'stale'). */
 	STMT_CUSTOMER_ERASE,
+	/* ---- the group CA's CRL (crl_http.c; sql/0010) */
+	/* no parameters -> serial (upper-case hex), revoked_at_ms; one row per
+	 * revoked certificate, ordered by serial. */
+	STMT_CRL_ENTRIES,
 	STMT__COUNT
 };
 

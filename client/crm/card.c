@@ -89,6 +89,12 @@ static void print_profile(const Crm__Customer *c, const char *indent)
 	char buf[2048];
 	size_t used = 0;
 	buf[0] = '\0';
+	/* Its profile is blank for good: say so instead of printing nothing. */
+	if (c->erased) {
+		format_ms(c->erased_at, buf, sizeof buf);
+		printf("%serased on %s: personal information removed on request\n", indent, buf);
+		return;
+	}
 	for (size_t i = 0; i < c->n_phones && used < sizeof buf; i++) {
 		const Crm__Phone *p = c->phones[i];
 		used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s%s", i ? ", " : "",

@@ -82,9 +82,14 @@ start_crmd() {
 	before=$(wc -l <"$dir/crmd.log")
 	rm -f "$dir/crmd.exit" "$dir/crmd.pid"
 	# The wrapper starts crmd, writes its pid, waits, and records the status.
+	# The CRL listener is set on the command line, not in crmd.ini: tests
+	# start more crmds from that file, and each would try to take its port.
 	# shellcheck disable=SC2016 # expanded by the wrapper's bash
 	setsid bash -c '
-		"$1/crmd" -c "$2/crmd.ini" </dev/null >>"$2/crmd.log" 2>&1 &
+		crl=""
+		[[ -s $2/crl_listen ]] && crl=$(cat "$2/crl_listen")
+		"$1/crmd" -c "$2/crmd.ini" --set "server.crl_listen=$crl" \
+			</dev/null >>"$2/crmd.log" 2>&1 &
 		echo $! >"$2/crmd.pid.tmp"
 		mv "$2/crmd.pid.tmp" "$2/crmd.pid"
 		status=0
@@ -126,7 +131,7 @@ pgdata_of() {
 }
 
 cmd_start() {
-	local dir build pgdata pgport port superpass dbpass blocker
+	local dir build pgdata pgport port crlport superpass dbpass blocker
 	(($# == 2)) || usage
 	dir=$(abspath "$1")
 	build=$(abspath "$2")
@@ -153,6 +158,9 @@ cmd_start() {
 	pgport=$(crm_free_port)
 	port=$(crm_free_port)
 	while [[ $port == "$pgport" ]]; do port=$(crm_free_port); done
+	crlport=$(crm_free_port)
+	while [[ $crlport == "$pgport" || $crlport == "$port" ]]; do crlport=$(crm_free_port); done
+	printf '127.0.0.1:%s\n' "$crlport" >"$dir/crl_listen"
 	superpass=$(crm_random_secret 16)
 	dbpass=$(crm_random_secret 16)
 
@@ -171,6 +179,10 @@ listen_port = $port
 role = group
 cert = $dir/certs/server.pem
 key = $dir/certs/server.key
+; the group CA that signs the CRL crmd serves (server.crl_listen: harness.sh
+; passes it to the fixture's crmd only)
+crl_ca_cert = $dir/certs/ca.pem
+crl_ca_key = $dir/certs/ca.key
 drain_timeout_ms = 10000
 ; short, so that tests/integration/test_limits.c runs quickly
 handshake_timeout_ms = 1500
@@ -190,7 +202,7 @@ INI
 	)
 
 	local step
-	for step in "init" "certs --dir $dir/certs" "demo --logins $dir/logins.txt"; do
+	for step in "init" "certs --dir $dir/certs --crl-url http://127.0.0.1:$crlport/group-ca.crl" "demo --logins $dir/logins.txt"; do
 		# shellcheck disable=SC2086 # step is split into arguments on purpose
 		printf '$ crmctl %s\n' "$step" >>"$dir/crmctl.log"
 		# shellcheck disable=SC2086
@@ -202,6 +214,7 @@ INI
 	cat >"$dir/env" <<ENV
 CRM_SERVER=127.0.0.1:$port
 CRM_CA=$dir/certs/ca.pem
+CRM_CRL_URL=http://127.0.0.1:$crlport/group-ca.crl
 CRM_TEST_DIR=$dir
 CRM_BUILD_DIR=$build
 CRM_PG_PORT=$pgport

@@ -1,7 +1,14 @@
 #include "itest.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "textcheck.h"
@@ -194,4 +201,116 @@ const char *it_db_value(PGconn *db, const char *sql, const char *param)
 	snprintf(value, sizeof value, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return value;
+}
+
+bool it_add_user(PGconn *db, const char *username, const char *display, const char *role,
+		 const char *store_code, const char *password)
+{
+	char hash[crypto_pwhash_STRBYTES];
+	if (sodium_init() < 0 ||
+	    crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return false;
+	const char *params[] = {username, display, role, store_code, hash};
+	PGresult *res = PQexecParams(
+		db,
+		"INSERT INTO crm.users (username, display_name, role, store_id, password_hash)"
+		" VALUES ($1, $2, $3, (SELECT s.id FROM crm.stores s WHERE s.code = $4), $5)"
+		" ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+		" disabled = false, locked_until = NULL",
+		5, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK && atoi(PQcmdTuples(res)) == 1;
+	if (!ok)
+		fprintf(stderr, "add user %s: %s\n", username, PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+bool it_crmd_spawn(struct it_crmd *d, const char *const *sets, const char *ready)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	if (port < 0)
+		return false;
+	snprintf(d->server, sizeof d->server, "127.0.0.1:%d", port);
+	snprintf(d->log, sizeof d->log, "%s/crmd-%d.log", it_env("CRM_TEST_DIR"), port);
+	char bin[512], listen[64];
+	snprintf(bin, sizeof bin, "%s/crmd", it_env("CRM_BUILD_DIR"));
+	snprintf(listen, sizeof listen, "server.listen_port=%d", port);
+	const char *argv[64] = {"crmd", "-c", it_env("CRMD_CONFIG"), "--set", listen};
+	size_t n = 5;
+	for (size_t i = 0; sets && sets[i] && n + 3 < sizeof argv / sizeof argv[0]; i++) {
+		argv[n++] = "--set";
+		argv[n++] = sets[i];
+	}
+	argv[n] = NULL;
+	d->pid = fork();
+	if (d->pid == 0) {
+		int out = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(out, 1);
+		dup2(out, 2);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; d->pid > 0 && i < 200; i++) {
+		if (file_has(d->log, "event=server.listening") && (!ready || file_has(d->log, ready)))
+			return true;
+		if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+			d->pid = 0;
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "crmd on %s did not start; see %s\n", d->server, d->log);
+	it_crmd_stop(d);
+	return false;
+}
+
+bool it_crmd_stop(struct it_crmd *d)
+{
+	int status = -1;
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		waitpid(d->pid, &status, 0);
+	}
+	d->pid = 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	       !file_has(d->log, "AddressSanitizer") && !file_has(d->log, "LeakSanitizer") &&
+	       !file_has(d->log, "runtime error:");
+}
+
+struct crmc *it_connect_cert(const char *server, const char *cert, const char *key)
+{
+	struct crmc_options opt = {
+		.server = server,
+		.ca_file = it_env("CRM_CA"),
+		.client_name = "itest",
+		.cert_file = cert,
+		.key_file = key,
+	};
+	char err[512];
+	struct crmc *c = crmc_connect(&opt, NULL, err, sizeof err);
+	if (!c)
+		fprintf(stderr, "connect to %s: %s\n", server, err);
+	return c;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "check.h"
 #include "crmclient.h"
@@ -39,5 +40,25 @@ PGconn *it_db(void);
 /* Runs a query that returns one value; the value as text (static buffer). */
 const char *it_db_value(PGconn *db, const char *sql, const char *param);
 void it_free(Crm__Envelope *env);
+
+/* Adds (or resets the password of and enables) a user as the database
+ * superuser; `store_code` NULL for group roles. */
+bool it_add_user(PGconn *db, const char *username, const char *display, const char *role,
+		 const char *store_code, const char *password);
+/* Another crmd on the fixture's database: the fixture's configuration with
+ * the `sets` overrides ("section.key=value", NULL-terminated) on a free
+ * port, its log in $CRM_TEST_DIR/crmd-PORT.log. */
+struct it_crmd {
+	pid_t pid;
+	char server[64];  /* 127.0.0.1:PORT */
+	char log[512];
+};
+/* Starts it and waits (max 20 s) until its log shows event=server.listening
+ * and `ready` (NULL: nothing more); false with the reason printed. */
+bool it_crmd_spawn(struct it_crmd *d, const char *const *sets, const char *ready);
+/* SIGTERM and wait; true when it exited 0 and logged no sanitizer report. */
+bool it_crmd_stop(struct it_crmd *d);
+/* Connects to `server` with a client certificate (NULL cert: none). */
+struct crmc *it_connect_cert(const char *server, const char *cert, const char *key);
 
 #endif
