@@ -47,6 +47,36 @@ BEGIN
 END
 $$;
 
+-- The customers with the phone p_phone (canonical) or a phone ending in
+-- the digits whose reverse is p_rev: the last digits are a range of
+-- reversed numbers, as LIKE 'rev%' gives with a constant pattern, so the
+-- plan (made once per connection) is an index-only range scan of
+-- customer_phones_rev_cover. Definer: a search looks for the phone in the
+-- whole group, and the page query that takes these ids then keeps only the
+-- relations the caller may see (row-level security, 0012); ids alone tell
+-- nothing about a customer.
+CREATE FUNCTION crm.customer_ids_by_phone(p_phone text, p_rev text) RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = crm, pg_temp
+AS $$
+DECLARE
+    v_ids uuid[] := '{}';
+BEGIN
+    IF p_phone IS NOT NULL THEN
+        SELECT coalesce(array_agg(p.customer_id), '{}') INTO v_ids
+          FROM crm.customer_phones p WHERE p.phone = p_phone;
+    END IF;
+    IF p_rev IS NOT NULL AND p_rev <> '' THEN
+        SELECT v_ids || coalesce(array_agg(p.customer_id), '{}') INTO v_ids
+          FROM crm.customer_phones p
+         WHERE p.phone_rev OPERATOR(pg_catalog.~>=~) p_rev
+           AND p.phone_rev OPERATOR(pg_catalog.~<~)
+               (left(p_rev, -1) || chr(ascii(right(p_rev, 1)) + 1));
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT u FROM unnest(v_ids) AS u);
+END
+$$;
+REVOKE ALL ON FUNCTION crm.customer_ids_by_phone(text, text) FROM PUBLIC;
+
 -- STMT_CUSTOMER_LIST, as in 0003 (parameters, sort keys, cursors).
 CREATE OR REPLACE FUNCTION crm.customer_query(
     p_session_id uuid, p_name text, p_name_match text, p_phone text, p_phone_digits text,
@@ -119,8 +149,7 @@ DECLARE
     v_rids uuid[];
     v_curs text[];
     v_plan text;
-    v_rev text;                -- the digits searched, reversed, and the end
-    v_rev_end text;            -- of their range
+    v_rev text;                -- the digits searched, reversed
     i integer;
 BEGIN
     SELECT * INTO me FROM crm.session_begin(p_session_id);
@@ -223,7 +252,9 @@ BEGIN
             CASE WHEN v_store_list
                  THEN 'SELECT r1.customer_id AS id FROM crm.relations r1 WHERE r1.store_id = $1'
                       ' AND r1.customer_name_lower = nm2.name_lower'
-                 ELSE 'SELECT c1.id FROM crm.customers c1 WHERE lower(c1.name) = nm2.name_lower'
+                      || CASE WHEN me.role = 'consultant'
+                              THEN ' AND (r1.owner_id = $2 OR r1.owner_id IS NULL)' ELSE '' END
+                 ELSE 'SELECT c1.id FROM crm.customers c1 WHERE c1.name_lower = nm2.name_lower'
             END);
     END IF;
 
@@ -248,23 +279,11 @@ BEGIN
         -- as a value: the planner then knows how few they are. Given the
         -- condition on the phones instead, it guesses far too many matches
         -- and may walk a whole store's list in order, looking for them.
-        -- The last digits are a range of reversed numbers (as LIKE 'rev%'
-        -- would give with a constant pattern): an index-only range scan of
-        -- customer_phones_rev_cover, planned once per connection.
-        v_phone_ids := '{}';
-        IF v_phone IS NOT NULL THEN
-            SELECT coalesce(array_agg(p.customer_id), '{}') INTO v_phone_ids
-              FROM crm.customer_phones p WHERE p.phone = v_phone;
-        END IF;
+        -- crm.customer_ids_by_phone: an index-only range scan.
         IF v_phone_rev_like IS NOT NULL THEN
             v_rev := reverse(p_phone_digits);
-            v_rev_end := left(v_rev, -1) || chr(ascii(right(v_rev, 1)) + 1);
-            SELECT v_phone_ids || coalesce(array_agg(p.customer_id), '{}') INTO v_phone_ids
-              FROM crm.customer_phones p
-             WHERE p.phone_rev OPERATOR(pg_catalog.~>=~) v_rev
-               AND p.phone_rev OPERATOR(pg_catalog.~<~) v_rev_end;
         END IF;
-        v_phone_ids := ARRAY(SELECT DISTINCT u FROM unnest(v_phone_ids) AS u);
+        v_phone_ids := crm.customer_ids_by_phone(v_phone, v_rev);
     END IF;
 
     IF p_levels IS NOT NULL AND p_levels <> '' THEN
@@ -550,6 +569,13 @@ ALTER TABLE crm.relations
     DROP CONSTRAINT relations_customer_id_store_id_key;
 DROP INDEX crm.relations_customer;
 
+-- A customer's name lower-cased, as a column: name searches compare it
+-- with = (which row-level security lets use an index; lower() would not
+-- be, as it is not leakproof).
+ALTER TABLE crm.customers ADD COLUMN name_lower text GENERATED ALWAYS AS (lower(name)) STORED;
+CREATE INDEX customers_name_lower_col ON crm.customers (name_lower, id) INCLUDE (name);
+DROP INDEX crm.customers_name_lower;
+
 -- Each relation carries its customer's name, lower-cased, for name
 -- searches within a store (see crm.customer_query). Kept by the two
 -- triggers below; nothing else writes it.
@@ -557,7 +583,7 @@ ALTER TABLE crm.relations ADD COLUMN customer_name_lower text;
 UPDATE crm.relations r SET customer_name_lower = lower(c.name)
   FROM crm.customers c WHERE c.id = r.customer_id;
 CREATE INDEX relations_store_name ON crm.relations (store_id, customer_name_lower)
-    INCLUDE (customer_id);
+    INCLUDE (customer_id, owner_id);
 
 CREATE FUNCTION crm.relation_name_on_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = crm, pg_temp
@@ -607,3 +633,14 @@ SELECT c.id, c.name,
   CROSS JOIN LATERAL (SELECT crm.contact_unmasked(c.id, c.store_id) AS unmasked OFFSET 0) m
   LEFT JOIN crm.users u ON u.id = c.created_by
   LEFT JOIN crm.stores s ON s.id = c.store_id;
+
+DO $$
+DECLARE
+    app text := current_setting('crm.app_user', true);
+BEGIN
+    IF app IS NULL OR app = '' THEN
+        RAISE EXCEPTION 'crm.app_user is not set: apply migrations with crmctl migrate';
+    END IF;
+    EXECUTE format('GRANT EXECUTE ON FUNCTION crm.customer_ids_by_phone(text, text) TO %I', app);
+END
+$$;

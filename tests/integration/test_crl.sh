@@ -124,20 +124,20 @@ fi
 
 # ---------------------------------------------------------------- revocation
 
-out=$("$crmctl" -c "$CRMD_CONFIG" certs store BJ01 --dir "$CRM_TEST_DIR/certs" --out "$work" \
+out=$("$crmctl" -c "$CRMD_CONFIG" certs store GZ01 --dir "$CRM_TEST_DIR/certs" --out "$work" \
 	--days 2 </dev/null 2>&1)
 serial=$(sed -n 's/.*serial \([0-9A-F]*\);.*/\1/p' <<<"$out")
-if [[ -n $serial && -s $work/store-BJ01.pem ]]; then
-	ok "crmctl certs store BJ01 issued serial $serial"
+if [[ -n $serial && -s $work/store-GZ01.pem ]]; then
+	ok "crmctl certs store GZ01 issued serial $serial"
 else
-	not_ok "crmctl certs store BJ01" "$out"
+	not_ok "crmctl certs store GZ01" "$out"
 fi
 
 # crl_check FILE: openssl verify -crl_check of the store certificate.
 crl_check() {
 	openssl crl -inform DER -in "$1" -out "$work/crl.pem" 2>/dev/null
 	cat "$CRM_CA" "$work/crl.pem" >"$work/ca+crl.pem"
-	openssl verify -crl_check -CAfile "$work/ca+crl.pem" "$work/store-BJ01.pem" 2>&1
+	openssl verify -crl_check -CAfile "$work/ca+crl.pem" "$work/store-GZ01.pem" 2>&1
 }
 
 fetch "$work/b.crl" >/dev/null

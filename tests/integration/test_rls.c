@@ -1,0 +1,518 @@
+/* Row-level security (sql/0012_row_level_security.sql), seen from crmd's own
+ * database role with direct SQL: no handler check in between. The scope is
+ * set as crm.session_begin sets it (set_config(..., true) inside a
+ * transaction), once through crm.session_begin itself with a real session.
+ *
+ * Fixture rows (written as the superuser, which bypasses RLS): at BJ01 a
+ * relation of the demo consultant ("mine"), one of the store pool, one of a
+ * colleague; at SH01 one of SH01's consultant. Each has a customer, a phone,
+ * an intent and a level history row. */
+#include <stdio.h>
+#include <sys/time.h>
+
+#include "itest.h"
+
+enum { MINE, POOL, COLLEAGUE, OTHER_STORE, NROWS };
+
+static PGconn *db;  /* superuser */
+static PGconn *app; /* crmd's role */
+static char customer[NROWS][37], relation[NROWS][37];
+static char bj01[37], sh01[37], me[37], colleague[37], manager[37];
+/* The four relation ids / customer ids as a uuid[] literal parameter. */
+static char relation_set[4 * 40 + 4], customer_set[4 * 40 + 4];
+
+/* The password crmd's role connects with, from the fixture's crmd.ini (as
+ * test_accounts.c reads it). */
+static bool app_password(char *out, size_t cap)
+{
+	FILE *f = fopen(it_env("CRMD_CONFIG"), "r");
+	if (!f)
+		return false;
+	char line[512];
+	bool found = false;
+	while (fgets(line, sizeof line, f)) {
+		if (!strncmp(line, "password = ", 11)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			size_t n = strlen(line + 11);
+			n = n < cap ? n : cap - 1;
+			memcpy(out, line + 11, n);
+			out[n] = '\0';
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool copy_value(PGconn *c, const char *sql, const char *param, char *out, size_t cap)
+{
+	const char *v = it_db_value(c, sql, param);
+	if (!v)
+		return false;
+	snprintf(out, cap, "%s", v);
+	return true;
+}
+
+static bool exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok)
+		fprintf(stderr, "db: %s: %s\n", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+/* One customer with a phone and a relation (owner NULL: the pool) with an
+ * intent and a level history row. */
+static bool make_relation(int k, const char *store, const char *owner, const char *creator)
+{
+	char digits[16], phone[20], name[64];
+	it_phone(digits); /* 11 digits, stored canonical: +86... */
+	snprintf(phone, sizeof phone, "+86%s", digits);
+	snprintf(name, sizeof name, "RLS test %d", k);
+	const char *sql =
+		"WITH c AS (INSERT INTO crm.customers (id, name, phone, created_by, store_id)"
+		"           VALUES (gen_random_uuid(), $1, $2, $3::uuid, $4::uuid) RETURNING id),"
+		" p AS (INSERT INTO crm.customer_phones (phone, customer_id, is_primary, kind)"
+		"       SELECT $2, c.id, true, 'mobile' FROM c),"
+		" r AS (INSERT INTO crm.relations (id, customer_id, store_id, owner_id, level,"
+		"                                  protected_until, created_by)"
+		"       SELECT gen_random_uuid(), c.id, $4::uuid, $5::uuid, 'A',"
+		"              now() + interval '30 days', $3::uuid FROM c"
+		"       RETURNING id, customer_id),"
+		" i AS (INSERT INTO crm.relation_intents (relation_id, position, model)"
+		"       SELECT r.id, 0, 'Q5L' FROM r),"
+		" l AS (INSERT INTO crm.level_changes (relation_id, from_level, to_level, changed_by,"
+		"                                      reason)"
+		"       SELECT r.id, NULL, 'A', $3::uuid, 'rls test' FROM r)"
+		" SELECT customer_id::text, id::text FROM r";
+	const char *values[] = {name, phone, creator, store, owner};
+	PGresult *res = PQexecParams(db, sql, 5, NULL, values, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	if (ok) {
+		snprintf(customer[k], sizeof customer[k], "%s", PQgetvalue(res, 0, 0));
+		snprintf(relation[k], sizeof relation[k], "%s", PQgetvalue(res, 0, 1));
+	} else {
+		fprintf(stderr, "fixture: %s\n", PQresultErrorMessage(res));
+	}
+	PQclear(res);
+	return ok;
+}
+
+static bool fixture(void)
+{
+	char user[128], pw[128];
+	if (!copy_value(db, "SELECT id::text FROM crm.stores WHERE code = $1", "BJ01", bj01,
+			sizeof bj01) ||
+	    !copy_value(db, "SELECT id::text FROM crm.stores WHERE code = $1", "SH01", sh01,
+			sizeof sh01))
+		return false;
+	if (!it_demo_user("consultant", "BJ01", user, sizeof user, pw, sizeof pw) ||
+	    !copy_value(db, "SELECT id::text FROM crm.users WHERE username = $1", user, me,
+			sizeof me))
+		return false;
+	if (!it_demo_user("store_manager", "BJ01", user, sizeof user, pw, sizeof pw) ||
+	    !copy_value(db, "SELECT id::text FROM crm.users WHERE username = $1", user, manager,
+			sizeof manager))
+		return false;
+	char sh_consultant[37];
+	if (!it_demo_user("consultant", "SH01", user, sizeof user, pw, sizeof pw) ||
+	    !copy_value(db, "SELECT id::text FROM crm.users WHERE username = $1", user,
+			sh_consultant, sizeof sh_consultant))
+		return false;
+	/* A colleague at BJ01 who never logs in. */
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	char colleague_name[64];
+	snprintf(colleague_name, sizeof colleague_name, "bj01.rls%ld%06ld", (long)tv.tv_sec,
+		 (long)tv.tv_usec);
+	const char *values[] = {colleague_name, bj01};
+	PGresult *res = PQexecParams(
+		db,
+		"INSERT INTO crm.users (username, display_name, role, store_id, password_hash)"
+		" VALUES ($1, 'RLS colleague', 'consultant', $2::uuid, '$argon2id$never-logs-in')"
+		" RETURNING id::text",
+		2, NULL, values, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	if (ok)
+		snprintf(colleague, sizeof colleague, "%s", PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "fixture: %s\n", PQresultErrorMessage(res));
+	PQclear(res);
+	if (!ok)
+		return false;
+	if (!make_relation(MINE, bj01, me, me) || !make_relation(POOL, bj01, NULL, manager) ||
+	    !make_relation(COLLEAGUE, bj01, colleague, colleague) ||
+	    !make_relation(OTHER_STORE, sh01, sh_consultant, sh_consultant))
+		return false;
+	snprintf(relation_set, sizeof relation_set, "{%s,%s,%s,%s}", relation[0], relation[1],
+		 relation[2], relation[3]);
+	snprintf(customer_set, sizeof customer_set, "{%s,%s,%s,%s}", customer[0], customer[1],
+		 customer[2], customer[3]);
+	return true;
+}
+
+/* Begins a transaction as crmd's role with the scope crm.session_begin
+ * would set. role NULL: no scope at all. */
+static bool begin_scope(const char *role, const char *store, const char *user)
+{
+	if (!exec_ok(app, "BEGIN"))
+		return false;
+	if (!role)
+		return true;
+	const char *values[] = {role, store ? store : "", user};
+	PGresult *res = PQexecParams(app,
+				     "SELECT set_config('crm.role', $1, true),"
+				     " set_config('crm.store_id', $2, true),"
+				     " set_config('crm.user_id', $3, true)",
+				     3, NULL, values, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok)
+		fprintf(stderr, "scope: %s\n", PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+static void end_scope(void) { exec_ok(app, "ROLLBACK"); }
+
+/* count(*) as crmd's role in the current transaction; -1 on error. */
+static long app_count(const char *sql, const char *param)
+{
+	const char *v = it_db_value(app, sql, param);
+	return v ? atol(v) : -1;
+}
+
+/* How many of the fixture's relations, customers, phones, intents and level
+ * history rows of one fixture row the caller sees. */
+static long sees_relation(int k)
+{
+	return app_count("SELECT count(*) FROM crm.relations WHERE id = $1::uuid", relation[k]);
+}
+static long sees_customer(int k)
+{
+	return app_count("SELECT count(*) FROM crm.customers WHERE id = $1::uuid", customer[k]);
+}
+static long sees_phones(int k)
+{
+	return app_count("SELECT count(*) FROM crm.customer_phones WHERE customer_id = $1::uuid",
+			 customer[k]);
+}
+static long sees_intents(int k)
+{
+	return app_count("SELECT count(*) FROM crm.relation_intents WHERE relation_id = $1::uuid",
+			 relation[k]);
+}
+static long sees_levels(int k)
+{
+	return app_count("SELECT count(*) FROM crm.level_changes WHERE relation_id = $1::uuid",
+			 relation[k]);
+}
+
+/* Rows an UPDATE as crmd's role touched; -1 on error. */
+static long app_update(const char *sql, const char *param)
+{
+	const char *values[] = {param};
+	PGresult *res = PQexecParams(app, sql, 1, NULL, values, NULL, NULL, 0);
+	long n = PQresultStatus(res) == PGRES_COMMAND_OK ? atol(PQcmdTuples(res)) : -1;
+	if (n < 0)
+		fprintf(stderr, "update: %s\n", PQresultErrorMessage(res));
+	PQclear(res);
+	return n;
+}
+
+static void test_crmd_role_cannot_bypass_row_level_security(void)
+{
+	CHECK_STR(it_db_value(app, "SELECT (rolsuper OR rolbypassrls)::text FROM pg_roles"
+				   " WHERE rolname = current_user", NULL), "false");
+	CHECK_STR(it_db_value(app, "SELECT count(*)::text FROM pg_tables WHERE schemaname = 'crm'"
+				   " AND tableowner = current_user", NULL), "0");
+	CHECK_STR(it_db_value(db, "SELECT count(*)::text FROM pg_class c"
+				  " JOIN pg_namespace n ON n.oid = c.relnamespace"
+				  " WHERE n.nspname = 'crm' AND c.relrowsecurity AND c.relforcerowsecurity"
+				  " AND c.relname = ANY ($1::text[])",
+			      "{customers,customer_phones,relations,relation_intents,level_changes,"
+			      "lead_collisions,handovers}"),
+		  "7");
+}
+
+static void test_no_scope_sees_nothing(void)
+{
+	CHECK(begin_scope(NULL, NULL, NULL));
+	CHECK(app_count("SELECT count(*) FROM crm.relations", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.customers", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.customer_phones", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.relation_intents", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.level_changes", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.customer_view", NULL) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.relation_view", NULL) == 0);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = ANY ($1::uuid[])",
+			 relation_set) == 0);
+	end_scope();
+	/* The superuser does see them: the rows are there. */
+	CHECK_STR(it_db_value(db, "SELECT count(*)::text FROM crm.relations"
+				  " WHERE id = ANY ($1::uuid[])", relation_set), "4");
+}
+
+static void test_store_manager_sees_own_store_not_another(void)
+{
+	CHECK(begin_scope("store_manager", bj01, manager));
+	for (int k = MINE; k <= COLLEAGUE; k++) {
+		CHECK(sees_relation(k) == 1);
+		CHECK(sees_customer(k) == 1);
+		CHECK(sees_phones(k) == 1);
+		CHECK(sees_intents(k) == 1);
+		CHECK(sees_levels(k) == 1);
+	}
+	CHECK(sees_relation(OTHER_STORE) == 0);
+	CHECK(sees_customer(OTHER_STORE) == 0);
+	CHECK(sees_phones(OTHER_STORE) == 0);
+	CHECK(sees_intents(OTHER_STORE) == 0);
+	CHECK(sees_levels(OTHER_STORE) == 0);
+	CHECK(app_count("SELECT count(*) FROM crm.relation_view WHERE id = ANY ($1::uuid[])",
+			relation_set) == 3);
+	/* Another store's relations show only for this store's customers
+	 * (their history at every store is on the card). */
+	CHECK(app_count("SELECT count(*) FROM crm.relations r WHERE r.store_id <> $1::uuid"
+			" AND NOT EXISTS (SELECT 1 FROM crm.relations m"
+			" WHERE m.customer_id = r.customer_id AND m.store_id = $1::uuid)",
+			bj01) == 0);
+	/* Writes to another store's rows find nothing to change. */
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 relation[OTHER_STORE]) == 0);
+	CHECK(app_update("UPDATE crm.customers SET occupation = 'rls' WHERE id = $1::uuid",
+			 customer[OTHER_STORE]) == 0);
+	CHECK(app_update("DELETE FROM crm.relation_intents WHERE relation_id = $1::uuid",
+			 relation[OTHER_STORE]) == 0);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 relation[MINE]) == 1);
+	end_scope();
+	CHECK_STR(it_db_value(db, "SELECT status FROM crm.relations WHERE id = $1::uuid",
+			      relation[OTHER_STORE]), "active");
+	CHECK_STR(it_db_value(db, "SELECT count(*)::text FROM crm.relation_intents"
+				  " WHERE relation_id = $1::uuid", relation[OTHER_STORE]), "1");
+	/* Nor can a relation be opened in another store's name. */
+	CHECK(begin_scope("store_manager", bj01, manager));
+	const char *values[] = {customer[OTHER_STORE], sh01};
+	PGresult *res = PQexecParams(app,
+				     "INSERT INTO crm.relations (id, customer_id, store_id,"
+				     " protected_until) VALUES (gen_random_uuid(), $1::uuid,"
+				     " $2::uuid, now())",
+				     2, NULL, values, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	CHECK_STR(state ? state : "", "42501");
+	PQclear(res);
+	end_scope();
+}
+
+static void test_consultant_sees_own_and_pool_not_a_colleagues(void)
+{
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(sees_relation(MINE) == 1);
+	CHECK(sees_relation(POOL) == 1);
+	CHECK(sees_relation(COLLEAGUE) == 0);
+	CHECK(sees_relation(OTHER_STORE) == 0);
+	CHECK(sees_intents(MINE) == 1 && sees_levels(MINE) == 1);
+	CHECK(sees_intents(POOL) == 1 && sees_levels(POOL) == 1);
+	CHECK(sees_intents(COLLEAGUE) == 0 && sees_levels(COLLEAGUE) == 0);
+	CHECK(sees_intents(OTHER_STORE) == 0 && sees_levels(OTHER_STORE) == 0);
+	CHECK(sees_customer(OTHER_STORE) == 0 && sees_phones(OTHER_STORE) == 0);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 relation[COLLEAGUE]) == 0);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 relation[POOL]) == 1);
+	end_scope();
+	CHECK_STR(it_db_value(db, "SELECT status FROM crm.relations WHERE id = $1::uuid",
+			      relation[COLLEAGUE]), "active");
+}
+
+static void test_group_analyst_sees_every_store(void)
+{
+	char user[128], pw[128], analyst[37] = "";
+	CHECK(it_demo_user("group_analyst", NULL, user, sizeof user, pw, sizeof pw) &&
+	      copy_value(db, "SELECT id::text FROM crm.users WHERE username = $1", user, analyst,
+			 sizeof analyst));
+	CHECK(begin_scope("group_analyst", NULL, analyst));
+	CHECK(app_count("SELECT count(*) FROM crm.relations WHERE id = ANY ($1::uuid[])",
+			relation_set) == 4);
+	CHECK(app_count("SELECT count(*) FROM crm.customers WHERE id = ANY ($1::uuid[])",
+			customer_set) == 4);
+	CHECK(app_count("SELECT count(*) FROM crm.customer_phones WHERE customer_id = ANY ($1::uuid[])",
+			customer_set) == 4);
+	CHECK(app_count("SELECT count(*) FROM crm.relation_intents WHERE relation_id = ANY ($1::uuid[])",
+			relation_set) == 4);
+	CHECK(app_count("SELECT count(*) FROM crm.level_changes WHERE relation_id = ANY ($1::uuid[])",
+			relation_set) == 4);
+	/* Reading all is not writing all: relations are written by their store. */
+	CHECK(app_update("UPDATE crm.relations SET status = 'closed' WHERE id = ANY ($1::uuid[])",
+			 relation_set) == 0);
+	end_scope();
+}
+
+/* A customer of BJ01 who also has a relation at SH01: BJ01 sees that
+ * relation (the customer's history) and cannot change it; SH01 sees BJ01's
+ * relation as well, and neither sees the other's unrelated customers. */
+static void test_shared_customer_shows_its_other_store_read_only(void)
+{
+	const char *values[] = {customer[MINE], sh01, manager};
+	PGresult *res = PQexecParams(db,
+				     "INSERT INTO crm.relations (id, customer_id, store_id, level,"
+				     " protected_until, created_by) VALUES (gen_random_uuid(),"
+				     " $1::uuid, $2::uuid, 'B', now(), $3::uuid) RETURNING id::text",
+				     3, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fprintf(stderr, "fixture: %s\n", PQresultErrorMessage(res));
+	char shared[37] = "";
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		snprintf(shared, sizeof shared, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	CHECK(shared[0]);
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(app_count("SELECT count(*) FROM crm.relations WHERE id = $1::uuid", shared) == 1);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 shared) == 0);
+	end_scope();
+	CHECK(begin_scope("store_manager", sh01, me));
+	CHECK(sees_relation(MINE) == 1 && sees_customer(MINE) == 1);
+	CHECK(sees_relation(POOL) == 0 && sees_customer(POOL) == 0);
+	CHECK(app_update("UPDATE crm.relations SET status = 'dormant' WHERE id = $1::uuid",
+			 relation[MINE]) == 0);
+	end_scope();
+	CHECK_STR(it_db_value(db, "SELECT status FROM crm.relations WHERE id = $1::uuid", shared),
+		  "active");
+}
+
+/* The audit log is not a table crmd's role can write or read directly, in
+ * any scope: it appends through crm.audit_append only. */
+static void test_crmd_role_cannot_change_the_audit_log(void)
+{
+	CHECK_STR(it_db_value(db, "SELECT (count(*) > 0)::text FROM crm.audit_log", NULL), "true");
+	CHECK(begin_scope("group_admin", NULL, manager));
+	CHECK(app_update("UPDATE crm.audit_log SET action = 'rls.test' WHERE id = (SELECT"
+			 " min(id) FROM crm.audit_log) AND $1 <> ''", "x") == -1);
+	end_scope();
+	CHECK(begin_scope("group_admin", NULL, manager));
+	CHECK(app_update("DELETE FROM crm.audit_log WHERE $1 <> ''", "x") == -1);
+	end_scope();
+	CHECK(begin_scope("group_admin", NULL, manager));
+	CHECK(app_count("SELECT count(*) FROM crm.audit_log WHERE $1 <> ''", "x") == -1);
+	end_scope();
+	CHECK_STR(it_db_value(db, "SELECT count(*)::text FROM crm.audit_log"
+				  " WHERE action = 'rls.test'", NULL), "0");
+}
+
+/* What a list asks PostgreSQL for, as crmd's role under the policies: the
+ * phone and name searches keep their index plans (a condition that is not
+ * leakproof would not be used as an index condition). */
+/* True when a line of the plan of `sql` (as crmd's role, in the current
+ * scope) has `column` in an index condition. */
+static bool index_condition_on(const char *sql, const char *column)
+{
+	char explain[512];
+	snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+	PGresult *res = PQexec(app, explain);
+	bool found = false;
+	for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++) {
+		const char *line = PQgetvalue(res, i, 0);
+		found = found || (strstr(line, "Index Cond") && strstr(line, column));
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fprintf(stderr, "explain: %s\n", PQresultErrorMessage(res));
+	for (int i = 0; !found && PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++)
+		fprintf(stderr, "plan without an index condition on %s: %s\n", column,
+			PQgetvalue(res, i, 0));
+	PQclear(res);
+	return found;
+}
+
+/* What the searches ask PostgreSQL for, as crmd's role under the policies:
+ * their conditions stay index conditions. (The planner lets a condition
+ * of a query on a table with policies into an index scan only when it is
+ * leakproof: LIKE, lower() and trigram operators would be applied to every
+ * row the policies let through instead.) */
+static void test_searches_keep_their_indexes_under_the_policies(void)
+{
+	CHECK(begin_scope("consultant", bj01, me));
+	/* The fixture's tables are small: without this a scan of the whole
+	 * table could win whatever the conditions are. */
+	CHECK(exec_ok(app, "SET LOCAL enable_seqscan = off"));
+	CHECK(index_condition_on("SELECT c.id FROM crm.customers c WHERE c.name_lower = 'x'",
+				 "name_lower"));
+	CHECK(index_condition_on("SELECT r.id FROM crm.relations r WHERE r.customer_id ="
+				 " ANY ('{00000000-0000-0000-0000-000000000001}'::uuid[])",
+				 "customer_id"));
+	CHECK(index_condition_on("SELECT p.customer_id FROM crm.customer_phones p"
+				 " WHERE p.phone_rev OPERATOR(pg_catalog.~>=~) '4321'"
+				 " AND p.phone_rev OPERATOR(pg_catalog.~<~) '4322'", "phone_rev"));
+	/* A store's name search compares relations.customer_name_lower with =,
+	 * whose plan depends on the table's size; what lets it be an index
+	 * condition under the policies is that = on text is leakproof. */
+	CHECK_STR(it_db_value(app, "SELECT string_agg(proname || '=' || proleakproof, ',' ORDER BY"
+				   " proname) FROM pg_proc WHERE proname = ANY ($1::text[])",
+			      "{texteq,text_pattern_ge,text_pattern_lt,uuid_eq,textlike}"),
+		  "text_pattern_ge=true,text_pattern_lt=true,texteq=true,textlike=false,"
+		  "uuid_eq=true");
+	/* and the same test tells a condition that cannot be one */
+	CHECK(!index_condition_on("SELECT c.id FROM crm.customers c WHERE lower(c.name) = 'x'",
+				  "lower"));
+	end_scope();
+}
+
+/* The real path: crm.session_begin with a session crmd opened sets the scope
+ * for that transaction only. */
+static void test_session_begin_sets_the_scope_for_one_transaction(void)
+{
+	char user[128], pw[128], session[37] = "";
+	CHECK(it_demo_user("consultant", "BJ01", user, sizeof user, pw, sizeof pw));
+	struct crmc *c = it_connect();
+	CHECK(c && it_login_as(c, user, pw) == CRM__CODE__OK);
+	CHECK(copy_value(db, "SELECT id::text FROM crm.sessions WHERE user_id = $1::uuid"
+			     " AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1",
+			 me, session, sizeof session));
+	CHECK(exec_ok(app, "BEGIN"));
+	CHECK(app_count("SELECT count(*) FROM crm.session_begin($1::uuid)", session) == 1);
+	CHECK(app_count("SELECT count(*) FROM crm.relations WHERE id = ANY ($1::uuid[])",
+			relation_set) == 2);
+	CHECK(sees_relation(MINE) == 1 && sees_relation(POOL) == 1);
+	CHECK(sees_relation(COLLEAGUE) == 0 && sees_relation(OTHER_STORE) == 0);
+	CHECK(exec_ok(app, "COMMIT"));
+	/* The next transaction starts without a scope. */
+	CHECK(app_count("SELECT count(*) FROM crm.relations WHERE id = ANY ($1::uuid[])",
+			relation_set) == 0);
+	if (c)
+		crmc_close(c);
+}
+
+int main(void)
+{
+	it_init();
+	db = it_db();
+	char pw[256];
+	if (PQstatus(db) != CONNECTION_OK || !app_password(pw, sizeof pw)) {
+		fprintf(stderr, "no database connection or no crmd password in the config\n");
+		return 1;
+	}
+	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+	const char *vals[] = {"127.0.0.1", it_env("CRM_PG_PORT"), "crm", "crmd", pw, NULL};
+	app = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(app) != CONNECTION_OK) {
+		fprintf(stderr, "crmd's role: %s\n", PQerrorMessage(app));
+		return 1;
+	}
+	if (!fixture()) {
+		fprintf(stderr, "could not write the fixture rows\n");
+		return 1;
+	}
+	test_crmd_role_cannot_bypass_row_level_security();
+	test_no_scope_sees_nothing();
+	test_store_manager_sees_own_store_not_another();
+	test_consultant_sees_own_and_pool_not_a_colleagues();
+	test_group_analyst_sees_every_store();
+	test_session_begin_sets_the_scope_for_one_transaction();
+	test_shared_customer_shows_its_other_store_read_only();
+	test_crmd_role_cannot_change_the_audit_log();
+	test_searches_keep_their_indexes_under_the_policies();
+	PQfinish(app);
+	PQfinish(db);
+	return check_summary();
+}
