@@ -103,7 +103,7 @@ DECLARE
     nil constant uuid := '00000000-0000-0000-0000-000000000000';
     v_store uuid;              -- $1: the store of a store list
     v_name text;               -- $3: lower(name)
-    v_name_like text;          -- $4: prefix pattern of lower(name)
+    v_name_like text;          -- $4: the end of the names starting with $3
     v_name_grams text;         -- $5
     v_phone text;              -- $6
     v_phone_rev_like text;     -- $7
@@ -191,20 +191,29 @@ BEGIN
     v_names := '';
     v_name := nullif(lower(btrim(coalesce(p_name, ''), E' \t\u3000')), '');
     IF v_name IS NOT NULL THEN
-        v_name_like := crm.like_prefix(v_name);
+        -- Names starting with v_name are the range [v_name, v_name_like)
+        -- of the byte order (text_pattern_ops): the last character one code
+        -- point up (over the surrogates). A range, unlike LIKE, is an index
+        -- condition in a plan made for any value.
+        v_name_like := left(v_name, -1) || chr(CASE ascii(right(v_name, 1))
+                                                WHEN 55295 THEN 57344
+                                                ELSE ascii(right(v_name, 1)) + 1 END);
         v_name_grams := crm.name_grams(v_name);
         CASE coalesce(nullif(p_name_match, ''), 'fuzzy')
         WHEN 'exact' THEN
             v_name_cond := 'n.name_lower = $3';
         WHEN 'prefix' THEN
-            v_name_cond := 'n.name_lower LIKE $4';
+            v_name_cond := '(n.name_lower OPERATOR(pg_catalog.~>=~) $3'
+                           ' AND n.name_lower OPERATOR(pg_catalog.~<~) $4)';
         WHEN 'fuzzy' THEN
             -- The similarity floor of the % operator, for this transaction:
             -- 0.4 keeps 王晓明 for 王小明 (0.5) and leaves out names that
             -- share one character of three (0.25 to 0.33), which would
             -- make the search return a large part of the table.
             PERFORM set_config('pg_trgm.similarity_threshold', '0.4', true);
-            v_name_cond := '(n.name_lower LIKE $4 OR n.grams OPERATOR(public.%) $5)';
+            v_name_cond := '((n.name_lower OPERATOR(pg_catalog.~>=~) $3'
+                           ' AND n.name_lower OPERATOR(pg_catalog.~<~) $4)'
+                           ' OR n.grams OPERATOR(public.%) $5)';
             -- Two Chinese characters: the trigram index lets through every
             -- name with either one (tens of thousands), but a name of two or
             -- more characters reaches 0.4 only with both, and a name of one
@@ -214,7 +223,9 @@ BEGIN
                 v_pair_like := ARRAY['% ' || substr(v_name, 1, 1) || ' %',
                                      '% ' || substr(v_name, 2, 1) || ' %'];
                 v_pair := ARRAY[substr(v_name, 1, 1), substr(v_name, 2, 1)];
-                v_name_cond := '(n.name_lower LIKE $4 OR (n.grams OPERATOR(public.%) $5'
+                v_name_cond := '((n.name_lower OPERATOR(pg_catalog.~>=~) $3'
+                               ' AND n.name_lower OPERATOR(pg_catalog.~<~) $4)'
+                               ' OR (n.grams OPERATOR(public.%) $5'
                                ' AND n.grams LIKE $22[1] AND n.grams LIKE $22[2])'
                                ' OR n.name_lower = ANY ($23))';
             END IF;
@@ -236,7 +247,7 @@ BEGIN
         -- customers table.
         v_names := format(
             'nm AS MATERIALIZED (SELECT n.name_lower, (CASE WHEN n.name_lower = $3 THEN 4'
-            ' WHEN n.name_lower LIKE $4 THEN 2 ELSE 0 END) * 1000000'
+            ' WHEN starts_with(n.name_lower, $3) THEN 2 ELSE 0 END) * 1000000'
             ' + (public.similarity(n.grams, $5) * 1000000)::integer AS rel'
             ' FROM crm.customer_names n WHERE %s), ', v_name_cond);
         -- A store list takes each name's customers from the store's own
@@ -523,12 +534,10 @@ BEGIN
              ELSE array_to_string(v_where, ' AND ') END,
         v_order, v_order, v_order, v_sort_tag, v_key_ms,
         CASE WHEN v_sort = 'relevance' THEN 'p.t1' ELSE 'NULL::text' END, v_order);
-    -- Planned once per connection and list shape, for any values: only a
-    -- name search needs plans for its values (its LIKE prefix and trigram
-    -- conditions choose the index ranges from the text searched).
-    IF v_name IS NULL THEN
-        PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
-    END IF;
+    -- Planned once per connection and list shape, for any values: every
+    -- condition is one an index takes as a parameter (ranges, =, ANY, the
+    -- trigram operators), none needs the value at planning time.
+    PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
     v_plan := 'crm_list_' || md5(v_sql);
     IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements ps WHERE ps.name = v_plan) THEN
         EXECUTE format('PREPARE %I (uuid, uuid, text, text, text, text, text, text[], text[],'
