@@ -578,6 +578,12 @@ ALTER TABLE crm.relations
     DROP CONSTRAINT relations_customer_id_store_id_key;
 DROP INDEX crm.relations_customer;
 
+-- Two of 0002's indexes on relations are the leading columns of two of
+-- 0003's (which read the same ranges in either direction): each only cost
+-- every write to a relation.
+DROP INDEX crm.relations_store_last_contact;
+DROP INDEX crm.relations_store_next_followup;
+
 -- A customer's name lower-cased, as a column: name searches compare it
 -- with = (which row-level security lets use an index; lower() would not
 -- be, as it is not leakproof).
