@@ -53,7 +53,11 @@ static bool file_exists(const char *path)
 static bool write_pem(const char *path, mode_t mode, int (*write)(BIO *, void *), void *obj)
 {
 	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	int n = snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		ctl_err("%s: path too long", path);
+		return false;
+	}
 	int fd = mkstemp(tmp);             /* created 0600 */
 	if (fd < 0) {
 		ctl_err("cannot create a file next to %s: %s", path, strerror(errno));
