@@ -23,6 +23,14 @@
 
 /* Accounts and audit (h_auth.c, h_audit.c). */
 void h_audit_list(struct request *r);
+/* Follow-ups, tasks and cadence (h_followup.c). */
+void h_followup_add(struct request *r);
+void h_followup_list(struct request *r);
+void h_task_list(struct request *r);
+void h_task_skip(struct request *r);
+void h_task_reassign(struct request *r);
+void h_cadence_get(struct request *r);
+void h_cadence_set(struct request *r);
 
 /* What the server does: message -> who may call it -> handler, then the
  * widest scope of data it reaches and what it does (the permission table:
@@ -76,6 +84,23 @@ static const struct handler handlers[] = {
 	 h_customer_export, SCOPE_GROUP, "everything held on one customer (reason, audited)"},
 	{CRM__ENVELOPE__BODY_CUSTOMER_ERASE, "customer.erase", true, ROLE_BIT(CRM__ROLE__GROUP_ADMIN),
 	 false, h_customer_erase, SCOPE_GROUP, "anonymize a customer, keeping counts (reason, audited)"},
+	/* Follow-ups and tasks (h_followup.c). Only the relation's store
+	 * writes them; a consultant the relations they own and the pool's, and
+	 * their own and the pool's tasks; managers reassign. */
+	{CRM__ENVELOPE__BODY_FOLLOWUP_ADD, "followup.add", true, STORE_ROLES, false, h_followup_add,
+	 SCOPE_STORE, "record a follow-up, complete a task, set the next one"},
+	{CRM__ENVELOPE__BODY_FOLLOWUP_LIST, "followup.list", true, PEOPLE, false, h_followup_list,
+	 SCOPE_GROUP, "a relation's or customer's follow-ups, newest first"},
+	{CRM__ENVELOPE__BODY_TASK_LIST, "task.list", true, PEOPLE, false, h_task_list,
+	 SCOPE_GROUP, "tasks due today, overdue, this week (own; managers: a person's or the store's)"},
+	{CRM__ENVELOPE__BODY_TASK_SKIP, "task.skip", true, STORE_ROLES, false, h_task_skip,
+	 SCOPE_STORE, "skip an open task, with a reason"},
+	{CRM__ENVELOPE__BODY_TASK_REASSIGN, "task.reassign", true, MANAGERS, false, h_task_reassign,
+	 SCOPE_STORE, "give an open task to another person of the store"},
+	{CRM__ENVELOPE__BODY_CADENCE_GET, "policy.cadence_get", true, PEOPLE, false, h_cadence_get,
+	 SCOPE_NONE, "the group's cadence policy"},
+	{CRM__ENVELOPE__BODY_CADENCE_SET, "policy.cadence_set", true, ROLE_BIT(CRM__ROLE__GROUP_ADMIN),
+	 false, h_cadence_set, SCOPE_NONE, "set or remove a rule of the cadence policy"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])

@@ -108,7 +108,7 @@ static char **split_list(struct scratch *s, const char *text, char sep, size_t *
 	return items;
 }
 
-static int64_t col_i64(const PGresult *res, int row, int col)
+int64_t col_i64(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }

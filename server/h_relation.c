@@ -40,9 +40,19 @@ static bool fields_check(struct request *r, char **fields, size_t n, const char 
 			ok = strcmp(fields[i], *k) == 0;
 		if (ok)
 			continue;
+		if (!utf8_valid(fields[i], strlen(fields[i]))) {
+			req_fail(r, CRM__CODE__INVALID_ARGUMENT, "fields",
+				 "fields: a name is not valid UTF-8 text");
+			return false;
+		}
+		/* Quote at most 64 bytes, never half a character: the message
+		 * is a protobuf string and must stay valid UTF-8. */
+		int len = (int)strnlen(fields[i], 64);
+		while (len > 0 && (fields[i][len] & 0xC0) == 0x80)
+			len--;
 		const char *why = hint ? hint(fields[i]) : NULL;
-		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "fields", "fields: \"%.64s\" %s", fields[i],
-			 why ? why : "is not a field that can be set here");
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "fields", "fields: \"%.*s\" %s", len,
+			 fields[i], why ? why : "is not a field that can be set here");
 		return false;
 	}
 	return true;
@@ -265,13 +275,13 @@ static void on_relation_written(void *arg, const PGresult *res, const struct poo
 /* Reads the RELATION_GET row into `cur`; answers CONFLICT with it when its
  * version is not `version`. False when the request is answered. */
 static bool relation_read(struct request *r, const PGresult *res, const struct pool_error *err,
-			  uint64_t version, Crm__Relation *cur, struct scratch *sc)
+			  int ncols, uint64_t version, Crm__Relation *cur, struct scratch *sc)
 {
 	if (err->code != CRM__CODE__OK) {
 		req_fail_db(r, err);
 		return false;
 	}
-	if (!result_shape_ok(r, res, RELATION_VIEW_NCOLS + 1))
+	if (!result_shape_ok(r, res, ncols))
 		return false;
 	if (PQntuples(res) == 0) {
 		req_fail(r, CRM__CODE__NOT_FOUND, "id", "no such relation");
@@ -300,7 +310,7 @@ static void on_relation_read(void *arg, const PGresult *res, const struct pool_e
 	struct scratch sc = {0};
 	struct textbuf intents = {0};
 	Crm__Relation rec;
-	if (!relation_read(r, res, err, in->version, &rec, &sc))
+	if (!relation_read(r, res, err, RELATION_VIEW_NCOLS + 1, in->version, &rec, &sc))
 		goto done;
 	char **f = in->fields;
 	size_t nf = in->n_fields;
@@ -381,26 +391,35 @@ void h_relation_update(struct request *r)
 
 /* ------------------------------------------------------------ level.set */
 
-static void on_level_read(void *arg, const PGresult *res, const struct pool_error *err)
+/* The plan is in (STMT_LEVEL_SET_PLAN: the relation now, its next follow-up
+ * after the change, the write time): pack the relation as it will be
+ * stored and write it. */
+static void on_level_planned(void *arg, const PGresult *res, const struct pool_error *err)
 {
 	struct request *r = arg;
 	r->query = NULL;
 	const Crm__LevelSet *in = r->env->level_set;
 	struct scratch sc = {0};
 	Crm__Relation rec;
-	if (!relation_read(r, res, err, in->version, &rec, &sc))
+	if (!relation_read(r, res, err, RELATION_VIEW_NCOLS + 2, in->version, &rec, &sc))
 		goto done;
-	int64_t at = now_ms();
-	rec.level = in->level;
-	rec.version++;
-	rec.updated_at = at;
-	char version_s[24], at_s[24];
+	int64_t next = col_i64(res, 0, RELATION_VIEW_NCOLS);
+	int64_t at = col_i64(res, 0, RELATION_VIEW_NCOLS + 1);
+	bool change = strcmp(rec.level, in->level) != 0;
+	if (change) {
+		rec.level = in->level;
+		rec.version++;
+		rec.updated_at = at;
+		rec.next_followup_at = next;
+	}
+	char version_s[24], at_s[24], next_s[24];
 	fmt_i64(version_s, sizeof version_s, (int64_t)in->version);
 	fmt_i64(at_s, sizeof at_s, at);
+	fmt_i64(next_s, sizeof next_s, next);
 	const char *params[] = {r->conn->session.session_id, in->relation_id, version_s, in->level,
-				in->reason, at_s};
+				in->reason, at_s, next_s};
 	const ProtobufCMessage *records[] = {&rec.base};
-	write_with_outbox(r, STMT_LEVEL_SET, 6, params, records, 1, on_relation_written);
+	write_with_outbox(r, STMT_LEVEL_SET, 7, params, records, 1, on_relation_written);
 done:
 	scratch_free(&sc);
 }
@@ -431,8 +450,12 @@ void h_level_set(struct request *r)
 		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "reason", "%s", why);
 		return;
 	}
-	const char *params[] = {r->conn->session.session_id, in->relation_id, NULL};
-	req_db(r, STMT_RELATION_GET, 3, params, NULL, NULL, on_level_read);
+	char version_s[24], at_s[24];
+	fmt_i64(version_s, sizeof version_s, (int64_t)in->version);
+	fmt_i64(at_s, sizeof at_s, now_ms());
+	const char *params[] = {r->conn->session.session_id, in->relation_id, version_s, level,
+				in->reason, at_s};
+	req_db(r, STMT_LEVEL_SET_PLAN, 6, params, NULL, NULL, on_level_planned);
 }
 
 /* ------------------------------------------------------------ handover */
@@ -533,6 +556,15 @@ void h_handover(struct request *r)
 	char why[256];
 	if (!text_field_ok("reason", in->reason, 500, true, why, sizeof why)) {
 		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "reason", "%s", why);
+		return;
+	}
+	/* Usernames: PostgreSQL takes only valid UTF-8. */
+	if (!text_field_ok("to_owner", in->to_owner, 64, true, why, sizeof why)) {
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "to_owner", "%s", why);
+		return;
+	}
+	if (!text_field_ok("from_owner", in->from_owner, 64, false, why, sizeof why)) {
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "from_owner", "%s", why);
 		return;
 	}
 	if ((in->n_relation_ids > 0) == (*in->from_owner != '\0')) {

@@ -240,6 +240,8 @@ bool row_to_customer(const PGresult *res, int row, int col, Crm__Customer *cu,
 		     struct scratch *s);
 bool row_to_relation(const PGresult *res, int row, int col, Crm__Relation *rel,
 		     struct scratch *s);
+/* A bigint column as int64 (0 when NULL). */
+int64_t col_i64(const PGresult *res, int row, int col);
 Crm__Role role_from_name(const char *name);
 const char *role_name(Crm__Role role);
 int64_t now_ms(void);

@@ -39,9 +39,12 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT x.outcome, (x.rel).* FROM crm.relation_update($1::uuid, $2::text, $3::bigint,"
 	     " $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint,"
 	     " $12::bytea) x", 12),
+	STMT(STMT_LEVEL_SET_PLAN,
+	     "SELECT (x.rel).*, x.after_next_followup_ms, x.at_ms FROM crm.level_set_plan($1::uuid,"
+	     " $2::text, $3::bigint, $4::text, $5::text, $6::bigint) x", 6),
 	STMT(STMT_LEVEL_SET,
-	     "SELECT x.outcome, (x.rel).* FROM crm.level_set($1::uuid, $2::text, $3::bigint, $4::text,"
-	     " $5::text, $6::bigint, $7::bytea) x", 7),
+	     "SELECT x.outcome, (x.rel).* FROM crm.level_set_checked($1::uuid, $2::text, $3::bigint,"
+	     " $4::text, $5::text, $6::bigint, $7::bigint, $8::bytea) x", 8),
 	STMT(STMT_HANDOVER_PLAN,
 	     "SELECT (x.rel).*, x.to_owner, x.to_owner_name FROM crm.handover_plan($1::uuid, $2::text, $3::text,"
 	     " $4::text) x", 4),
@@ -86,4 +89,28 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	/* ---- the group CA's CRL (crl_http.c; sql/0010) */
 	STMT(STMT_CRL_ENTRIES,
 	     "SELECT * FROM crm.crl_entries()", 0),
+	/* ---- follow-ups, tasks and cadence (h_followup.c; sql/0013) */
+	STMT(STMT_FOLLOWUP_PLAN,
+	     "SELECT (x.rel).*, x.after_last_contact_ms, x.after_next_followup_ms, x.existed"
+	     " FROM crm.followup_plan($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text,"
+	     " $7::bigint, $8::text, $9::text, $10::bigint, $11::text, $12::text, $13::bigint) x", 13),
+	STMT(STMT_FOLLOWUP_ADD,
+	     "SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).* FROM crm.followup_add("
+	     "$1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text,"
+	     " $9::text, $10::bigint, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
+	     " $16::bytea) x", 16),
+	STMT(STMT_FOLLOWUP_LIST,
+	     "SELECT * FROM crm.followup_list($1::uuid, $2::text, $3::text, $4::integer)", 4),
+	STMT(STMT_TASK_LIST,
+	     "SELECT (x.task).*, x.overdue, x.outcome, x.late_by_ms FROM crm.task_list($1::uuid,"
+	     " $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::integer) x", 8),
+	STMT(STMT_TASK_SKIP,
+	     "SELECT * FROM crm.task_skip($1::uuid, $2::text, $3::text, $4::bigint)", 4),
+	STMT(STMT_TASK_REASSIGN,
+	     "SELECT * FROM crm.task_reassign($1::uuid, $2::text, $3::text, $4::text, $5::bigint)", 5),
+	STMT(STMT_CADENCE_GET,
+	     "SELECT * FROM crm.cadence_get($1::uuid)", 1),
+	STMT(STMT_CADENCE_SET,
+	     "SELECT * FROM crm.cadence_set($1::uuid, $2::text, $3::text, $4::integer, $5::integer,"
+	     " $6::text, $7::text, $8::text, $9::boolean)", 9),
 };

@@ -83,8 +83,15 @@ enum stmt_id {
 	 * all columns of crm.relation_view. */
 	STMT_RELATION_UPDATE,
 	/* $1 session_id, $2 relation id, $3 version read, $4 level, $5 reason,
-	 * $6 write time ms, $7 bundle (Relation) -> outcome ('ok', 'stale',
-	 * 'unchanged'), all columns of crm.relation_view. */
+	 * $6 write time ms -> all columns of crm.relation_view as they are now,
+	 * the next follow-up (ms, 0 none) after the change, the write time: the
+	 * level change run and rolled back (the cadence may add tasks). */
+	STMT_LEVEL_SET_PLAN,
+	/* $1 session_id, $2 relation id, $3 version read, $4 level, $5 reason,
+	 * $6 write time ms, $7 the next follow-up the plan found, $8 bundle
+	 * (Relation) -> outcome ('ok', 'stale', 'unchanged'), all columns of
+	 * crm.relation_view; CONFLICT when the next follow-up came out other
+	 * than planned. */
 	STMT_LEVEL_SET,
 	/* $1 session_id, $2 relation ids (U+001F) or NULL, $3 from_owner or NULL,
 	 * $4 to_owner -> all columns of crm.relation_view, to_owner,
@@ -156,6 +163,49 @@ enum stmt_id {
 	/* no parameters -> serial (upper-case hex), revoked_at_ms; one row per
 	 * revoked certificate, ordered by serial. */
 	STMT_CRL_ENTRIES,
+	/* ---- follow-ups, tasks and cadence (h_followup.c; sql/0013)
+	 * FOLLOWUP columns: the 12 of view crm.followup_view: id, relation_id,
+	 * customer_id, store_code, method, type, at_ms, content, feedback,
+	 * by_user, task_id ("" none), created_at_ms.
+	 * TASK columns: the first 20 of view crm.task_view: id, relation_id,
+	 * customer_id, customer_name, store_code, owner, owner_name, due_at_ms,
+	 * method, purpose, status, reason, followup_id, cadence_key,
+	 * created_at_ms, closed_at_ms, closed_by, version, level,
+	 * set_by_followup; then store_id, owner_id, due_at.
+	 * CADENCE columns: level, event, step, due_after_minutes, method,
+	 * purpose, assignee, any_task_covers, updated_at_ms, updated_by. */
+	/* $1 session_id, $2 follow-up id, $3 relation id ("" = the task's),
+	 * $4 task id it completes (""), $5 method, $6 type, $7 at ms, $8 content,
+	 * $9 feedback, $10 next due ms (NULL none), $11 next method, $12 next
+	 * purpose, $13 write time ms -> all columns of crm.relation_view,
+	 * after_last_contact_ms, after_next_followup_ms, existed. Writes
+	 * nothing. */
+	STMT_FOLLOWUP_PLAN,
+	/* $1..$13 as STMT_FOLLOWUP_PLAN, $14 relation version planned,
+	 * $15 next_followup_at ms planned, $16 bundle (Followup, Relation)
+	 * -> outcome ('ok', 'existed'), kind ('followup', 'task'), FOLLOWUP
+	 * columns, all columns of crm.relation_view, all of crm.task_view (NULL
+	 * where the row is of the other kind). DC409 when the plan is stale. */
+	STMT_FOLLOWUP_ADD,
+	/* $1 session_id, $2 relation id, $3 customer id, $4 limit -> FOLLOWUP
+	 * columns, newest first. */
+	STMT_FOLLOWUP_LIST,
+	/* $1 session_id, $2 window, $3 owner, $4 store code, $5 relation id,
+	 * $6 customer id, $7 at ms (0 now), $8 limit -> all columns of
+	 * crm.task_view, overdue, outcome, late_by_ms. */
+	STMT_TASK_LIST,
+	/* $1 session_id, $2 task id, $3 reason, $4 write time ms -> all columns
+	 * of crm.task_view. */
+	STMT_TASK_SKIP,
+	/* $1 session_id, $2 task id, $3 to_owner, $4 reason, $5 write time ms
+	 * -> all columns of crm.task_view. */
+	STMT_TASK_REASSIGN,
+	/* $1 session_id -> CADENCE rows. */
+	STMT_CADENCE_GET,
+	/* $1 session_id, $2 level, $3 event, $4 step, $5 due_after_minutes
+	 * (0 removes), $6 method, $7 purpose, $8 assignee, $9 any_task_covers
+	 * -> CADENCE rows (all rules). Group admins only. */
+	STMT_CADENCE_SET,
 	STMT__COUNT
 };
 

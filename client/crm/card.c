@@ -312,6 +312,66 @@ static void print_handovers(const Crm__CustomerCard *card)
 	table_free(&t);
 }
 
+/* Follow-ups and tasks (crm followup, crm tasks, and the card). */
+
+const char *method_word(const char *m)
+{
+	return !strcmp(m, "wechat") ? "WeChat" : m;
+}
+
+void print_followup_line(const Crm__Followup *f, const char *indent)
+{
+	char when[32];
+	format_ms(f->at, when, sizeof when);
+	printf("%s%s  %s  %s  by %s", indent, when, method_word(f->method), f->type, f->by);
+	if (f->store_code && *f->store_code)
+		printf(" at %s", f->store_code);
+	printf("\n%s  %s\n", indent, f->content);
+	if (f->feedback && *f->feedback)
+		printf("%s  feedback: %s\n", indent, f->feedback);
+}
+
+static const char *task_state(const Crm__Task *t)
+{
+	if (!strcmp(t->status, "open"))
+		return t->overdue ? "OVERDUE" : "open";
+	return t->status;
+}
+
+void print_task_table(Crm__Task *const *tasks, size_t n, const char *indent)
+{
+	static const char *const headers[] = {"due", "state", "customer", "method", "purpose",
+					      "owner", "id"};
+	struct table t;
+	if (!table_init(&t, 7, headers))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const Crm__Task *k = tasks[i];
+		char due[32];
+		format_ms(k->due_at, due, sizeof due);
+		const char *cells[] = {due, task_state(k), k->customer_name, method_word(k->method),
+				       k->purpose, *k->owner ? k->owner : "(pool)", k->id};
+		table_add(&t, cells);
+	}
+	table_fit(&t);
+	table_print_header(&t, stdout, indent);
+	table_print_rows(&t, stdout, indent);
+	table_free(&t);
+}
+
+void print_card_followups(const Crm__CustomerCard *card)
+{
+	if (card->n_open_tasks) {
+		printf("\nOpen tasks\n");
+		print_task_table(card->open_tasks, card->n_open_tasks, "  ");
+	}
+	if (card->n_followups) {
+		printf("\nLatest follow-ups\n");
+		for (size_t i = 0; i < card->n_followups; i++)
+			print_followup_line(card->followups[i], "  ");
+	}
+}
+
 void print_card(const Crm__CustomerCard *card)
 {
 	const Crm__Customer *c = card->customer;
@@ -342,4 +402,5 @@ void print_card(const Crm__CustomerCard *card)
 	print_history(card);
 	print_collisions(card);
 	print_handovers(card);
+	print_card_followups(card);
 }

@@ -352,10 +352,15 @@ static int customer_show(struct cli *cli, int argc, char **argv)
 	else if (resp->body_case != CRM__ENVELOPE__BODY_CUSTOMER_CARD || !resp->customer_card ||
 		 !resp->customer_card->customer)
 		rc = cli_unexpected(cli, resp);
-	else if (cli->json)
-		print_json(&resp->customer_card->base);
-	else
-		print_card(resp->customer_card);
+	else {
+		Crm__Envelope *held[2] = {NULL, NULL};
+		card_add_followups(cli, resp->customer_card, held);
+		if (cli->json)
+			print_json(&resp->customer_card->base);
+		else
+			print_card(resp->customer_card);
+		card_drop_followups(resp->customer_card, held);
+	}
 	crm__envelope__free_unpacked(resp, NULL);
 	return rc;
 }

@@ -114,6 +114,22 @@ void relation_opts_init(struct relation_opts *o);
 int relation_opt(const struct cli *cli, const char *cmd_usage, int argc, char **argv, int *i,
 		 struct relation_opts *o, bool update);
 
+/* cmd_followup.c: follow-ups, tasks, the cadence policy; and the card's
+ * latest follow-ups and open tasks (customer show), which point into the
+ * replies kept in `held` until card_drop_followups. */
+int cmd_followup(struct cli *cli, int argc, char **argv);
+int cmd_tasks(struct cli *cli, int argc, char **argv);
+int cmd_task(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2]);
+void card_drop_followups(Crm__CustomerCard *card, Crm__Envelope *held[2]);
+/* card.c: a follow-up in two lines; tasks as a table; "WeChat" for wechat;
+ * the card's open tasks and latest follow-ups. */
+void print_card_followups(const Crm__CustomerCard *card);
+void print_followup_line(const Crm__Followup *f, const char *indent);
+void print_task_table(Crm__Task *const *tasks, size_t n, const char *indent);
+const char *method_word(const char *m);
+
 /* card.c: how records look on a terminal. Times are local. */
 void format_ms(int64_t ms, char *out, size_t cap);
 void print_customer_brief(const Crm__CustomerReply *reply);

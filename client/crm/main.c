@@ -48,6 +48,18 @@ static void usage(FILE *out)
 		"      [--no-intents] [--status active|dormant|closed]\n"
 		"  level set CUSTOMER_OR_RELATION_ID H|A|B|C --reason TEXT [--version V]\n"
 		"\n"
+		"follow-ups and tasks:\n"
+		"  followup add CUSTOMER_OR_RELATION_ID --method M --type T --content TEXT\n"
+		"      [--feedback TEXT] [--at TIME] [--task TASK_ID] [--next TIME]\n"
+		"      [--next-method M] [--next-purpose TEXT]   record a contact, set the next\n"
+		"  followup list CUSTOMER_OR_RELATION_ID [--limit N]\n"
+		"  tasks [today|overdue|week|open|closed] [--owner USER] [--store CODE] [--at TIME]\n"
+		"  task done TASK_ID --method M --type T --content TEXT [...followup add options]\n"
+		"  task skip TASK_ID --reason TEXT\n"
+		"  task reassign TASK_ID --to USER [--reason TEXT]   managers\n"
+		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
+		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
+		"\n"
 		"administration:\n"
 		"  audit [--user U] [--customer ID] [--action A] [--since T] [--until T]\n"
 		"        [--store CODE] [--limit N]       the audit log (admins, store managers)\n"
@@ -312,6 +324,10 @@ int main(int argc, char **argv)
 		{"customer", cmd_customer},
 		{"relation", cmd_relation},
 		{"level", cmd_level},
+		{"followup", cmd_followup},
+		{"tasks", cmd_tasks},
+		{"task", cmd_task},
+		{"policy", cmd_policy},
 	};
 	int rc = -1;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
