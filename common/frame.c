@@ -73,6 +73,47 @@ enum frame_status frame_parse(const uint8_t *buf, size_t len, size_t max_payload
 	return FRAME_READY;
 }
 
+/* True when `m` or a message inside it keeps an unknown field number 0. */
+static bool has_field_zero(const ProtobufCMessage *m)
+{
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return true;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *member = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)member;
+			for (size_t k = 0; k < n; k++)
+				if (items[k] && has_field_zero(items[k]))
+					return true;
+			continue;
+		}
+		/* A oneof's members share one place: only the set one is there. */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+			continue;
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+		if (sub && has_field_zero(sub))
+			return true;
+	}
+	return false;
+}
+
+Crm__Envelope *frame_unpack_envelope(const uint8_t *payload, size_t len)
+{
+	Crm__Envelope *env = crm__envelope__unpack(NULL, len, payload);
+	if (env && has_field_zero(&env->base)) {
+		crm__envelope__free_unpacked(env, NULL);
+		return NULL;
+	}
+	return env;
+}
+
 bool frame_append_envelope(struct bytebuf *out, const Crm__Envelope *env)
 {
 	size_t n = crm__envelope__get_packed_size(env);

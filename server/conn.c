@@ -145,7 +145,7 @@ static void handle_stream_control(struct conn *c, Crm__Envelope *env)
 static void handle_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
 	c->srv->stats.counters[ST_FRAMES_IN]++;
-	Crm__Envelope *env = crm__envelope__unpack(NULL, len, payload);
+	Crm__Envelope *env = frame_unpack_envelope(payload, len);
 	if (!env) {
 		c->srv->stats.counters[ST_FRAMES_MALFORMED]++;
 		conn_fail(c, CRM__CODE__INVALID_ARGUMENT,

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "server.h"
 #include "stmts.h"
+#include "textcheck.h"
 
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 500
@@ -129,6 +130,23 @@ void h_audit_list(struct request *r)
 	if (q->since && q->until && q->until <= q->since) {
 		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "audit_query.until",
 			 "until must be later than since");
+		return;
+	}
+	/* Filters go to PostgreSQL, which takes only valid UTF-8. */
+	static const char *const names[] = {"audit_query.username", "audit_query.action",
+					    "audit_query.store_code"};
+	const char *values[] = {q->username, q->action, q->store_code};
+	for (size_t i = 0; i < 3; i++) {
+		char why[256];
+		if (!text_field_ok(names[i], values[i] ? values[i] : "", 64, false, why, sizeof why)) {
+			req_fail(r, CRM__CODE__INVALID_ARGUMENT, names[i], "%s", why);
+			return;
+		}
+	}
+	/* The same refusal as crm.audit_list's, before invalid UTF-8 reaches it. */
+	uint8_t raw[16];
+	if (q->customer_id && *q->customer_id && !uuid_parse(q->customer_id, raw)) {
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "customer_id", "customer id must be a UUID");
 		return;
 	}
 	r->page_size = size;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "server.h"
 #include "stmts.h"
+#include "textcheck.h"
 
 #define MAX_QUEUED_LOGINS 256
 
@@ -322,6 +323,11 @@ void h_login(struct request *r)
 	if (strlen(in->username) > 64) {
 		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "login.username",
 			 "username is longer than 64 bytes");
+		return;
+	}
+	if (!utf8_valid(in->username, strlen(in->username))) {
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "login.username",
+			 "username is not valid UTF-8 text");
 		return;
 	}
 	if (!in->password || !*in->password) {

@@ -45,6 +45,12 @@ static bool create_check(struct request *r, struct phone_set *ps)
 			 "relation.id must be a UUID version 7 chosen by the client");
 		return false;
 	}
+	char why[256];
+	if (!text_field_ok("relation.owner", in->relation->owner ? in->relation->owner : "", 64,
+			   false, why, sizeof why)) {
+		req_fail(r, CRM__CODE__INVALID_ARGUMENT, "relation.owner", "%s", why);
+		return false;
+	}
 	return relation_check(r, in->relation, true);
 }
 

@@ -581,8 +581,10 @@ void h_cadence_set(struct request *r)
 	char step[16], minutes[16];
 	snprintf(step, sizeof step, "%u", k->step);
 	snprintf(minutes, sizeof minutes, "%u", in->remove ? 0 : k->due_after_minutes);
+	/* A removal names the rule only: its method and purpose, unchecked,
+	 * do not reach the database. */
 	const char *params[] = {r->conn->session.session_id, k->level, k->event, step, minutes,
-				k->method, k->purpose, k->assignee,
-				k->any_task_covers ? "true" : "false"};
+				in->remove ? NULL : k->method, in->remove ? NULL : k->purpose,
+				k->assignee, k->any_task_covers ? "true" : "false"};
 	req_db(r, STMT_CADENCE_SET, 9, params, NULL, NULL, on_cadence);
 }

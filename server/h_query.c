@@ -181,6 +181,9 @@ static bool list_params_build(const Crm__CustomerList *in, uint32_t want, struct
 	if (in->n_levels > LIST_MAX_VALUES)
 		return list_fail(e, "levels", "give at most 16 levels");
 	for (size_t i = 0; i < in->n_levels; i++) {
+		/* Checked before the refusal below quotes it: valid UTF-8, short. */
+		if (!text_field_ok("levels", in->levels[i], 32, true, why, sizeof why))
+			return list_fail(e, "levels", "%s", why);
 		char level[2] = {(char)toupper((unsigned char)in->levels[i][0]), '\0'};
 		if (strlen(in->levels[i]) != 1 || !IN_LIST(level, level_names))
 			return list_fail(e, "levels",
@@ -193,6 +196,8 @@ static bool list_params_build(const Crm__CustomerList *in, uint32_t want, struct
 	if (in->n_sources > LIST_MAX_VALUES)
 		return list_fail(e, "sources", "give at most 16 sources");
 	for (size_t i = 0; i < in->n_sources; i++) {
+		if (!text_field_ok("sources", in->sources[i], 32, true, why, sizeof why))
+			return list_fail(e, "sources", "%s", why);
 		if (!IN_LIST(in->sources[i], source_names))
 			return list_fail(e, "sources",
 					 "sources: %s is not a source (walk_in, referral, online, "

@@ -1,0 +1,2 @@
+’
+	wang.fangcorrect horse
