@@ -33,6 +33,8 @@ static const struct key_def keys[] = {
 	SIZE("server", "max_frame_bytes", max_frame_bytes, 1024, 1LL << 30),
 	INT("server", "handshake_timeout_ms", handshake_timeout_ms, 100, 3600000),
 	INT("server", "idle_timeout_ms", idle_timeout_ms, 100, 86400000),
+	INT("server", "frame_timeout_ms", frame_timeout_ms, 100, 3600000),
+	INT("server", "send_timeout_ms", send_timeout_ms, 100, 3600000),
 	INT("server", "max_in_flight", max_in_flight, 1, 65536),
 	SIZE("server", "max_output_bytes", max_output_bytes, 65536, 1LL << 32),
 	INT("server", "drain_timeout_ms", drain_timeout_ms, 0, 3600000),
@@ -67,6 +69,8 @@ void config_defaults(struct crm_config *c)
 	c->max_frame_bytes = 4u << 20;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 600000;
+	c->frame_timeout_ms = 60000;
+	c->send_timeout_ms = 30000;
 	c->max_in_flight = 256;
 	c->max_output_bytes = 8u << 20;
 	c->drain_timeout_ms = 30000;

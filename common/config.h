@@ -19,6 +19,8 @@ struct crm_config {
 	size_t max_frame_bytes;
 	int handshake_timeout_ms;
 	int idle_timeout_ms;
+	int frame_timeout_ms;        /* a frame's last byte, after its first */
+	int send_timeout_ms;         /* output over the bound with no write done */
 	int max_in_flight;
 	size_t max_output_bytes;
 	int drain_timeout_ms;

@@ -51,6 +51,54 @@ void conn_fail(struct conn *c, Crm__Code code, const char *message)
 	tls_stream_close(&c->ts);
 }
 
+static bool serving(const struct conn *c)
+{
+	return c->state == CONN_HELLO || c->state == CONN_READY;
+}
+
+/* After the handshake one timer (the tls_stream deadline) enforces the limit
+ * the connection is waiting under:
+ *   - output over max_output_bytes: send_timeout_ms since it went over or
+ *     since the last write completed (track_output arms it, not this);
+ *   - a partial frame: frame_timeout_ms from its first byte, however slowly
+ *     the rest trickles in (each byte would otherwise renew the idle time);
+ *   - else, or while reading is paused for the in-flight limit:
+ *     idle_timeout_ms from now. */
+static void arm_deadline(struct conn *c)
+{
+	const struct crm_config *cfg = c->srv->cfg;
+	if (!serving(c) || c->output_stalled)
+		return;
+	if (c->frame_started_ms && !c->ts.paused) {
+		uint64_t elapsed = uv_now(c->srv->loop) - c->frame_started_ms;
+		uint64_t limit = (uint64_t)cfg->frame_timeout_ms;
+		tls_stream_deadline(&c->ts, elapsed < limit ? limit - elapsed : 1, "frame read");
+		return;
+	}
+	tls_stream_deadline(&c->ts, (uint64_t)cfg->idle_timeout_ms, "idle connection");
+}
+
+/* Output is stalled from when it goes over max_output_bytes until it is back
+ * under half of that (reading resumes there too, see on_drain). A client
+ * that takes none of it for send_timeout_ms is closed: pausing its reads
+ * bounds its memory, this frees its connection. `wrote`: a socket write just
+ * completed, so the client took something and the time starts again. */
+static void track_output(struct conn *c, bool wrote)
+{
+	if (!serving(c))
+		return;
+	size_t out = output_bytes(c), max = c->srv->cfg->max_output_bytes;
+	bool was = c->output_stalled;
+	if (out > max)
+		c->output_stalled = true;
+	else if (out <= max / 2)
+		c->output_stalled = false;
+	if (c->output_stalled && (!was || wrote))
+		tls_stream_deadline(&c->ts, (uint64_t)c->srv->cfg->send_timeout_ms, "send");
+	else if (was && !c->output_stalled)
+		arm_deadline(c);
+}
+
 /* Reading stops while a connection is at its in-flight limit or has more
  * output queued than allowed: a client that pipelines without end or never
  * reads costs bounded memory. Counted when reading goes from on to off. */
@@ -58,9 +106,10 @@ static bool should_pause(struct conn *c)
 {
 	const struct crm_config *cfg = c->srv->cfg;
 	enum stat_counter why;
+	track_output(c, false);
 	if (c->in_flight >= cfg->max_in_flight)
 		why = ST_PAUSED_IN_FLIGHT;
-	else if (output_bytes(c) > cfg->max_output_bytes)
+	else if (c->output_stalled)
 		why = ST_PAUSED_OUTPUT;
 	else
 		return false;
@@ -173,7 +222,7 @@ static void handle_frame(struct conn *c, const uint8_t *payload, size_t len)
 }
 
 /* Parses and handles whole frames from c->in while the limits allow. */
-static void process_input(struct conn *c)
+static void parse_input(struct conn *c)
 {
 	size_t max = c->srv->cfg->max_frame_bytes;
 	if (c->srv->draining)
@@ -181,6 +230,7 @@ static void process_input(struct conn *c)
 	while (c->state == CONN_HELLO || c->state == CONN_READY) {
 		if (should_pause(c)) {
 			tls_stream_pause(&c->ts);
+			arm_deadline(c);
 			return;
 		}
 		const uint8_t *payload;
@@ -201,9 +251,37 @@ static void process_input(struct conn *c)
 		/* Unpack copies what it keeps, so the frame can be consumed first. */
 		handle_frame(c, payload, plen);
 		bytebuf_consume(&c->in, used);
+		c->frame_started_ms = 0;
 	}
-	if (c->state == CONN_HELLO || c->state == CONN_READY)
-		tls_stream_resume(&c->ts);
+	if (!serving(c))
+		return;
+	/* What is left is the start of the next frame, or nothing. */
+	if (bytebuf_len(&c->in) == 0)
+		c->frame_started_ms = 0;
+	else if (c->frame_started_ms == 0)
+		c->frame_started_ms = uv_now(c->srv->loop);
+	tls_stream_resume(&c->ts);
+	arm_deadline(c);
+}
+
+/* Not re-entered: a handler that answers at once (ping, a refusal) ends its
+ * request inside handle_frame, and conn_request_done would parse c->in again
+ * under the loop above, which then consumed the length of its frame from
+ * wherever the inner call had left c->in: the stream lost its framing. A
+ * call from inside (that, or on_data when the resume at the end reads more)
+ * only asks the outer call to go round once more. */
+static void process_input(struct conn *c)
+{
+	if (c->in_input) {
+		c->input_again = true;
+		return;
+	}
+	c->in_input = true;
+	do {
+		c->input_again = false;
+		parse_input(c);
+	} while (c->input_again && serving(c));
+	c->in_input = false;
 }
 
 static void on_data(struct tls_stream *ts, const uint8_t *data, size_t len)
@@ -215,8 +293,7 @@ static void on_data(struct tls_stream *ts, const uint8_t *data, size_t len)
 		conn_fail(c, CRM__CODE__RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	tls_stream_deadline(ts, (uint64_t)c->srv->cfg->idle_timeout_ms, "idle connection");
-	process_input(c);
+	process_input(c); /* and arms the deadline */
 }
 
 static void on_handshake(struct tls_stream *ts)
@@ -244,8 +321,8 @@ static void on_error(struct tls_stream *ts, const char *reason)
 static void on_drain(struct tls_stream *ts)
 {
 	struct conn *c = conn_of(ts);
-	if (c->ts.paused && (c->state == CONN_READY || c->state == CONN_HELLO) &&
-	    output_bytes(c) <= c->srv->cfg->max_output_bytes / 2)
+	track_output(c, true);
+	if (c->ts.paused && serving(c) && output_bytes(c) <= c->srv->cfg->max_output_bytes / 2)
 		process_input(c);
 }
 
@@ -277,6 +354,7 @@ static void on_closed(struct tls_stream *ts)
 	bytebuf_free(&c->in);
 	bytebuf_free(&c->out);
 	free(c);
+	server_conn_closed(srv);
 	if (srv->draining && srv->nconns == 0)
 		server_drain(srv, NULL);
 }
@@ -319,6 +397,8 @@ void conn_accept(struct server *srv)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	if (srv->nconns > srv->conns_peak)
+		srv->conns_peak = srv->nconns;
 	srv->stats.counters[ST_CONN_ACCEPTED]++;
 	srv->stats.counters[ST_CONN_OPEN] = (uint64_t)srv->nconns;
 	if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->ts.tcp) != 0 ||
@@ -374,6 +454,8 @@ void conn_flush(struct conn *c)
 		tls_stream_write(&c->ts, bytebuf_head(&c->out), bytebuf_len(&c->out));
 		bytebuf_consume(&c->out, bytebuf_len(&c->out));
 	}
+	/* Answers can pile up past the bound without any input to pause. */
+	track_output(c, false);
 	if (c->srv->draining && c->in_flight == 0)
 		tls_stream_close(&c->ts);
 }

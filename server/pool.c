@@ -33,7 +33,7 @@
 #include "stmts.h"
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 2000          /* back within 2 s of PostgreSQL's return */
 #define DEFAULT_MAX_QUEUE 1024      /* when pool_options.max_queue <= 0 */
 #define DEFAULT_CONNECT_TIMEOUT_S 5
 #define UNAVAILABLE_MESSAGE "database unavailable, retry later"

@@ -2,6 +2,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "crl_http.h"
 #include "log.h"
@@ -29,6 +32,29 @@ static void flush_dirty(struct server *srv)
 		c->dirty_next = NULL;
 		conn_flush(c);
 	}
+}
+
+static void on_trim(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	log_debug("server.trimmed", "connections=%d peak=%d", srv->nconns, srv->conns_peak);
+	srv->conns_peak = srv->nconns;
+}
+
+/* glibc keeps freed heap for reuse: after 10,000 connections close, crmd's
+ * resident memory would stay at their level for good. So once at least
+ * half of the peak (and 256 or more) has closed, the free memory goes back
+ * to the system a second later, once, not at every close. */
+void server_conn_closed(struct server *srv)
+{
+	if (srv->draining || uv_is_active((uv_handle_t *)&srv->trim_timer))
+		return;
+	if (srv->conns_peak - srv->nconns < 256 || srv->nconns > srv->conns_peak / 2)
+		return;
+	uv_timer_start(&srv->trim_timer, on_trim, 1000, 0);
 }
 
 static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
@@ -73,6 +99,7 @@ static void on_pool_closed(void *arg)
 	close_quietly((uv_handle_t *)&srv->flush_prepare);
 	close_quietly((uv_handle_t *)&srv->flush_check);
 	close_quietly((uv_handle_t *)&srv->drain_timer);
+	close_quietly((uv_handle_t *)&srv->trim_timer);
 	log_info("server.stopped", "exit=%d", srv->exit_code);
 }
 
@@ -163,6 +190,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	uv_check_start(&srv->flush_check, on_check);
 	uv_timer_init(loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
+	uv_timer_init(loop, &srv->trim_timer);
+	srv->trim_timer.data = srv;
 	log_info("server.listening", "host=%s port=%d role=%s version=%s", cfg->listen_host,
 		 cfg->listen_port, cfg->node_role, CRM_VERSION);
 	return 0;

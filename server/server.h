@@ -50,6 +50,10 @@ struct conn {
 	struct bytebuf out;            /* frames packed, not yet encrypted */
 	struct request *requests;      /* in flight, newest first */
 	int in_flight;
+	uint64_t frame_started_ms;     /* loop time of a partial frame's first byte; 0: none */
+	bool output_stalled;           /* reading paused: output over max_output_bytes */
+	bool in_input;                 /* inside process_input (conn.c) */
+	bool input_again;              /* called again meanwhile: go round once more */
 	struct session session;
 };
 
@@ -126,6 +130,8 @@ struct server {
 	uv_prepare_t flush_prepare;
 	uv_check_t flush_check;
 	uv_timer_t drain_timer;
+	uv_timer_t trim_timer;         /* gives freed memory back after closes */
+	int conns_peak;                /* most connections open since the last trim */
 	struct conn *conns;
 	struct conn *dirty;
 	int nconns;
@@ -145,6 +151,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 		 size_t errcap);
 void server_drain(struct server *srv, const char *why);
 void server_mark_dirty(struct conn *c);
+/* A connection closed (conn.c). */
+void server_conn_closed(struct server *srv);
 
 /* conn.c */
 void conn_accept(struct server *srv);

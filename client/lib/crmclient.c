@@ -145,6 +145,9 @@ static bool run_until(struct crmc *c, bool (*done)(struct crmc *, void *), void 
 {
 	crmc_flush(c);
 	c->timed_out = false;
+	/* The loop's clock stands still while nothing runs it: without this the
+	 * timeout would count from when the loop last ran, not from now. */
+	uv_update_time(&c->loop);
 	if (timeout_ms > 0)
 		uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
 	while (!done(c, arg) && !c->closed && !c->timed_out)
