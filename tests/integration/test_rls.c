@@ -458,6 +458,34 @@ static void test_searches_keep_their_indexes_under_the_policies(void)
 	end_scope();
 }
 
+/* A store's phones (sql/0015) are read only through the definer lookup,
+ * which keeps to the caller's store: no scope reaches the table itself. */
+static void test_store_phones_only_through_the_lookup(void)
+{
+	CHECK(begin_scope("group_admin", NULL, manager));
+	CHECK(app_count("SELECT count(*) FROM crm.store_phones WHERE $1 <> ''", "x") == -1);
+	end_scope();
+	char rev[16];
+	const char *phone = it_db_value(db, "SELECT phone FROM crm.customer_phones"
+					    " WHERE customer_id = $1::uuid", customer[OTHER_STORE]);
+	CHECK(phone != NULL);
+	if (!phone)
+		return;
+	/* the last 7 digits, reversed */
+	size_t n = strlen(phone);
+	for (int i = 0; i < 7; i++)
+		rev[i] = phone[n - 1 - (size_t)i];
+	rev[7] = '\0';
+	CHECK(begin_scope("store_manager", bj01, manager));
+	const char *ids = it_db_value(app, "SELECT crm.customer_ids_by_phone(NULL, $1)::text", rev);
+	CHECK(ids && !strstr(ids, customer[OTHER_STORE]));
+	end_scope();
+	CHECK(begin_scope("store_manager", sh01, manager));
+	ids = it_db_value(app, "SELECT crm.customer_ids_by_phone(NULL, $1)::text", rev);
+	CHECK(ids && strstr(ids, customer[OTHER_STORE]));
+	end_scope();
+}
+
 /* The real path: crm.session_begin with a session crmd opened sets the scope
  * for that transaction only. */
 static void test_session_begin_sets_the_scope_for_one_transaction(void)
@@ -511,6 +539,7 @@ int main(void)
 	test_session_begin_sets_the_scope_for_one_transaction();
 	test_shared_customer_shows_its_other_store_read_only();
 	test_crmd_role_cannot_change_the_audit_log();
+	test_store_phones_only_through_the_lookup();
 	test_searches_keep_their_indexes_under_the_policies();
 	PQfinish(app);
 	PQfinish(db);
