@@ -272,8 +272,9 @@ static void on_relation_written(void *arg, const PGresult *res, const struct poo
 	reply_relation_row(r, res, 1, stale, msg);
 }
 
-/* Reads the RELATION_GET row into `cur`; answers CONFLICT with it when its
- * version is not `version`. False when the request is answered. */
+/* Reads the relation that starts a row of `ncols` columns (STMT_RELATION_GET,
+ * STMT_LEVEL_SET_PLAN) into `cur`; answers CONFLICT with it when its version
+ * is not `version`. False when the request is answered. */
 static bool relation_read(struct request *r, const PGresult *res, const struct pool_error *err,
 			  int ncols, uint64_t version, Crm__Relation *cur, struct scratch *sc)
 {
