@@ -107,18 +107,7 @@ Crm__Code it_login_as(struct crmc *c, const char *user, const char *password)
 
 struct crmc *it_login(const char *role)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, NULL, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo user with role %s\n", role);
-		return NULL;
-	}
-	struct crmc *c = it_connect();
-	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
-		fprintf(stderr, "login as %s failed\n", user);
-		crmc_close(c);
-		return NULL;
-	}
-	return c;
+	return it_login_demo(role, NULL);
 }
 
 uint64_t it_send_create(struct crmc *c, const char *id, const char *name, const char *phone)
@@ -312,5 +301,21 @@ struct crmc *it_connect_cert(const char *server, const char *cert, const char *k
 	struct crmc *c = crmc_connect(&opt, NULL, err, sizeof err);
 	if (!c)
 		fprintf(stderr, "connect to %s: %s\n", server, err);
+	return c;
+}
+
+struct crmc *it_login_demo(const char *role, const char *store)
+{
+	char user[128], pw[128];
+	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
+		fprintf(stderr, "no demo user %s at %s\n", role, store ? store : "-");
+		return NULL;
+	}
+	struct crmc *c = it_connect();
+	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
+		fprintf(stderr, "login as %s failed\n", user);
+		crmc_close(c);
+		return NULL;
+	}
 	return c;
 }

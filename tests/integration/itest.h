@@ -23,6 +23,9 @@ bool it_demo_user(const char *role, const char *store, char *user, size_t ucap, 
 		  size_t pcap);
 /* Logs `c` in; returns the status code. */
 Crm__Code it_login_as(struct crmc *c, const char *user, const char *password);
+/* A connection logged in as the demo user of `role` at `store` (NULL: group
+ * roles); NULL, with a message, when there is none or the login fails. */
+struct crmc *it_login_demo(const char *role, const char *store);
 /* Connects and logs in as the first demo user with `role`. */
 struct crmc *it_login(const char *role);
 /* Sends and waits up to 30 s; NULL when the connection failed. */

@@ -139,18 +139,7 @@ static long max_outbox_seq(void)
 
 static struct crmc *login(const char *role, const char *store)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo user %s at %s\n", role, store ? store : "-");
-		return NULL;
-	}
-	struct crmc *c = it_connect();
-	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
-		fprintf(stderr, "login as %s failed\n", user);
-		crmc_close(c);
-		return NULL;
-	}
-	return c;
+	return it_login_demo(role, store);
 }
 
 static Crm__Envelope *erase(struct crmc *c, const char *id, const char *reason)

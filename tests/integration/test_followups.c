@@ -46,12 +46,7 @@ static struct crmc *login_user(const char *user, const char *password)
 
 static struct crmc *login_at(const char *role, const char *store)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo %s at %s\n", role, store);
-		return NULL;
-	}
-	return login_user(user, pw);
+	return it_login_demo(role, store);
 }
 
 static Crm__Code code_of(const Crm__Envelope *e)

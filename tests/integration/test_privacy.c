@@ -7,7 +7,6 @@
  *
  * A second consultant of BJ01 (not the owner) is added here as the database
  * superuser; everyone else is a demo user. */
-#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,42 +36,13 @@ static long db_long(const char *sql, const char *param)
 static bool add_user(const char *username, const char *display, const char *role,
 		     const char *store)
 {
-	char hash[crypto_pwhash_STRBYTES];
-	if (sodium_init() < 0 ||
-	    crypto_pwhash_str(hash, TEST_PASSWORD, strlen(TEST_PASSWORD),
-			      crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-		return false;
-	const char *params[] = {username, display, role, store, hash};
-	PGresult *res = PQexecParams(
-		db,
-		"INSERT INTO crm.users (username, display_name, role, store_id, password_hash)"
-		" SELECT $1, $2, $3, s.id, $5 FROM crm.stores s WHERE s.code = $4"
-		" ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-		" disabled = false",
-		5, NULL, params, NULL, NULL, 0);
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK && atoi(PQcmdTuples(res)) == 1;
-	if (!ok)
-		fprintf(stderr, "add user %s: %s\n", username, PQresultErrorMessage(res));
-	PQclear(res);
-	return ok;
+	return it_add_user(db, username, display, role, store, TEST_PASSWORD);
 }
 
 /* The demo user of `role` at `store` (NULL: group roles), logged in. */
 static struct crmc *login(const char *role, const char *store)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo user %s at %s\n", role, store ? store : "-");
-		return NULL;
-	}
-	struct crmc *c = it_connect();
-	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
-		fprintf(stderr, "login as %s failed\n", user);
-		crmc_close(c);
-		return NULL;
-	}
-	return c;
+	return it_login_demo(role, store);
 }
 
 static struct crmc *login_other_consultant(void)

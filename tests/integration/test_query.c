@@ -123,18 +123,8 @@ struct list {
 
 static struct crmc *login(const char *role, const char *store)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo user %s at %s\n", role, store ? store : "-");
-		CHECK(false);
-		return NULL;
-	}
-	struct crmc *c = it_connect();
-	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
-		crmc_close(c);
-		CHECK(false);
-		return NULL;
-	}
+	struct crmc *c = it_login_demo(role, store);
+	CHECK(c != NULL);
 	return c;
 }
 

@@ -6,7 +6,6 @@
  * The demo group has BJ01 and SH01 (same brand) and GZ01 (another brand),
  * one user per role each; the second and third consultants of BJ01 that
  * these rules need are added here as the database superuser. */
-#include <sodium.h>
 #include <time.h>
 
 #include "itest.h"
@@ -39,25 +38,7 @@ static long outbox_count(void)
 static bool add_user(const char *username, const char *display, const char *role,
 		     const char *store)
 {
-	char hash[crypto_pwhash_STRBYTES];
-	if (sodium_init() < 0 ||
-	    crypto_pwhash_str(hash, TEST_PASSWORD, strlen(TEST_PASSWORD),
-			      crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-		return false;
-	const char *params[] = {username, display, role, store, hash};
-	PGresult *res = PQexecParams(
-		db,
-		"INSERT INTO crm.users (username, display_name, role, store_id, password_hash)"
-		" SELECT $1, $2, $3, s.id, $5 FROM crm.stores s WHERE s.code = $4"
-		" ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-		" disabled = false",
-		5, NULL, params, NULL, NULL, 0);
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK && atoi(PQcmdTuples(res)) == 1;
-	if (!ok)
-		fprintf(stderr, "add user %s: %s\n", username, PQresultErrorMessage(res));
-	PQclear(res);
-	return ok;
+	return it_add_user(db, username, display, role, store, TEST_PASSWORD);
 }
 
 static struct crmc *login_user(const char *user, const char *password)
@@ -74,12 +55,7 @@ static struct crmc *login_user(const char *user, const char *password)
 /* The demo user with `role` at `store`. */
 static struct crmc *login_at(const char *role, const char *store)
 {
-	char user[128], pw[128];
-	if (!it_demo_user(role, store, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo %s at %s\n", role, store);
-		return NULL;
-	}
-	return login_user(user, pw);
+	return it_login_demo(role, store);
 }
 
 static struct crmc *login_added(const char *user)
