@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,127 @@
 struct write_req {
 	uv_write_t req;
 	size_t len;
-	char data[];
+	uint8_t *data;              /* the stream's output buffer, now the write's */
 };
+
+/* ---- memory BIOs that hold nothing while a stream is idle
+ *
+ * OpenSSL's BIO_s_mem keeps the largest buffer it ever held, for the life
+ * of the connection: the handshake's flight out and the largest read in.
+ * Over 10,000 idle desk connections that was most of crmd's memory. These
+ * two BIOs read from and write to the stream's own fields instead (struct
+ * tls_stream: in_ptr, keep, out), which are empty, and freed, between
+ * reads and writes. */
+
+static BIO_METHOD *stream_bio_method;
+static pthread_once_t stream_bio_once = PTHREAD_ONCE_INIT;
+
+static int sbio_read(BIO *b, char *out, int len)
+{
+	struct tls_stream *ts = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (ts->in_len == 0) {
+		BIO_set_retry_read(b); /* no data yet, not end of file */
+		return -1;
+	}
+	size_t n = ts->in_len < (size_t)len ? ts->in_len : (size_t)len;
+	memcpy(out, ts->in_ptr, n);
+	ts->in_ptr += n;
+	ts->in_len -= n;
+	return (int)n;
+}
+
+static int sbio_write(BIO *b, const char *data, int len)
+{
+	struct tls_stream *ts = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	size_t need = ts->out_len + (size_t)len;
+	if (need > ts->out_cap) {
+		size_t cap = ts->out_cap ? ts->out_cap : 2048;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(ts->out, cap);
+		if (!p)
+			return -1;
+		ts->out = p;
+		ts->out_cap = cap;
+	}
+	memcpy(ts->out + ts->out_len, data, (size_t)len);
+	ts->out_len = need;
+	return len;
+}
+
+static long sbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	(void)ptr;
+	struct tls_stream *ts = BIO_get_data(b);
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return ts && b == ts->rbio ? (long)ts->in_len : 0;
+	case BIO_CTRL_WPENDING:
+		return ts && b == ts->wbio ? (long)ts->out_len : 0;
+	default:
+		return 0;
+	}
+}
+
+static int sbio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void stream_bio_setup(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "crm stream");
+	if (m && BIO_meth_set_read(m, sbio_read) == 1 && BIO_meth_set_write(m, sbio_write) == 1 &&
+	    BIO_meth_set_ctrl(m, sbio_ctrl) == 1 && BIO_meth_set_create(m, sbio_create) == 1) {
+		stream_bio_method = m;
+		return;
+	}
+	BIO_meth_free(m);
+}
+
+static BIO *stream_bio_new(struct tls_stream *ts)
+{
+	pthread_once(&stream_bio_once, stream_bio_setup);
+	BIO *b = stream_bio_method ? BIO_new(stream_bio_method) : NULL;
+	if (b)
+		BIO_set_data(b, ts);
+	return b;
+}
+
+/* After OpenSSL has read what it could: ciphertext still unread (the owner
+ * paused, or closed) is kept on the heap until it is read, so the shared
+ * read buffer can take the next read. False when out of memory. */
+static bool keep_unread(struct tls_stream *ts)
+{
+	if (ts->in_len == 0 || ts->closing) {
+		free(ts->keep);
+		ts->keep = NULL;
+		ts->in_ptr = NULL;
+		ts->in_len = 0;
+		return true;
+	}
+	if (ts->keep && ts->in_ptr == ts->keep)
+		return true;
+	uint8_t *copy = malloc(ts->in_len);
+	if (!copy)
+		return false;
+	/* in_ptr may point into the old copy: move before freeing it. */
+	memcpy(copy, ts->in_ptr, ts->in_len);
+	free(ts->keep);
+	ts->keep = copy;
+	ts->in_ptr = copy;
+	return true;
+}
 
 static void ssl_reason(char *out, size_t cap, const char *prefix)
 {
@@ -47,6 +167,11 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	SSL_free(ts->ssl);
 	ts->ssl = NULL;
+	free(ts->out);
+	free(ts->keep);
+	ts->out = ts->keep = NULL;
+	ts->in_ptr = NULL;
+	ts->out_len = ts->out_cap = ts->in_len = 0;
 	if (ts->ops->on_closed)
 		ts->ops->on_closed(ts);
 }
@@ -71,6 +196,7 @@ static void on_write_done(uv_write_t *req, int status)
 	struct write_req *w = (struct write_req *)req;
 	struct tls_stream *ts = req->data;
 	ts->write_queued -= w->len;
+	free(w->data);
 	free(w);
 	if (status < 0) {
 		if (status != UV_ECANCELED) {
@@ -84,27 +210,27 @@ static void on_write_done(uv_write_t *req, int status)
 		ts->ops->on_drain(ts);
 }
 
-/* Moves everything OpenSSL produced into one socket write. */
+/* Moves everything OpenSSL produced into one socket write; the output
+ * buffer itself goes with it, freed when the write completes. */
 static bool flush_out(struct tls_stream *ts)
 {
-	size_t pending = BIO_ctrl_pending(ts->wbio);
-	if (pending == 0 || uv_is_closing((uv_handle_t *)&ts->tcp))
+	if (ts->out_len == 0 || uv_is_closing((uv_handle_t *)&ts->tcp))
 		return true;
-	struct write_req *w = malloc(sizeof *w + pending);
+	struct write_req *w = malloc(sizeof *w);
 	if (!w) {
 		fail(ts, "out of memory");
 		return false;
 	}
-	int n = BIO_read(ts->wbio, w->data, (int)pending);
-	if (n <= 0) {
-		free(w);
-		return true;
-	}
-	w->len = (size_t)n;
+	size_t n = ts->out_len;
+	w->data = ts->out;
+	w->len = n;
 	w->req.data = ts;
-	uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
+	ts->out = NULL;
+	ts->out_len = ts->out_cap = 0;
+	uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)n);
 	int rc = uv_write(&w->req, (uv_stream_t *)&ts->tcp, &buf, 1, on_write_done);
 	if (rc < 0) {
+		free(w->data);
 		free(w);
 		char why[128];
 		snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
@@ -172,24 +298,51 @@ static void pump(struct tls_stream *ts)
 		flush_out(ts);
 out:
 	ts->in_pump = false;
+	if (!keep_unread(ts))
+		fail(ts, "out of memory");
 }
+
+/* One read buffer per thread (one loop per thread), shared by all of its
+ * streams: libuv calls on_alloc and then on_read for one stream at a time,
+ * and on_read leaves nothing in the buffer (keep_unread). Per-connection
+ * read buffers cost 64 KiB each while a read was pending. */
+static _Thread_local uint8_t read_buffer[READ_CHUNK];
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)h;
 	(void)suggested;
-	buf->base = malloc(READ_CHUNK);
-	buf->len = buf->base ? READ_CHUNK : 0;
+	buf->base = (char *)read_buffer;
+	buf->len = sizeof read_buffer;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tls_stream *ts = s->data;
 	if (nread > 0 && !ts->closing) {
-		if (BIO_write(ts->rbio, buf->base, (int)nread) != (int)nread)
+		size_t n = (size_t)nread;
+		if (ts->in_len == 0) {
+			ts->in_ptr = (const uint8_t *)buf->base;
+			ts->in_len = n;
+		} else {
+			/* Some was kept from before: the new data goes after it. */
+			size_t off = (size_t)(ts->in_ptr - ts->keep);
+			memmove(ts->keep, ts->keep + off, ts->in_len);
+			uint8_t *p = realloc(ts->keep, ts->in_len + n);
+			if (!p) {
+				fail(ts, "out of memory");
+				return;
+			}
+			memcpy(p + ts->in_len, buf->base, n);
+			ts->keep = p;
+			ts->in_ptr = p;
+			ts->in_len += n;
+		}
+		pump(ts);
+		/* Nothing may point into read_buffer past this call (pump keeps
+		 * the rest itself, unless it returned at once). */
+		if (!keep_unread(ts))
 			fail(ts, "out of memory");
-		else
-			pump(ts);
 	} else if (nread < 0) {
 		if (nread == UV_EOF) {
 			fail(ts, "connection closed by peer");
@@ -199,7 +352,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			fail(ts, why);
 		}
 	}
-	free(buf->base);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -234,16 +386,14 @@ int tls_stream_init(uv_loop_t *loop, struct tls_stream *ts, SSL_CTX *ctx, bool i
 	ts->ssl = SSL_new(ctx);
 	if (!ts->ssl)
 		return -1;
-	ts->rbio = BIO_new(BIO_s_mem());
-	ts->wbio = BIO_new(BIO_s_mem());
+	ts->rbio = stream_bio_new(ts);
+	ts->wbio = stream_bio_new(ts);
 	if (!ts->rbio || !ts->wbio) {
 		BIO_free(ts->rbio);
 		BIO_free(ts->wbio);
 		SSL_free(ts->ssl);
 		return -1;
 	}
-	/* An empty read BIO means "no data yet", not end of file. */
-	BIO_set_mem_eof_return(ts->rbio, -1);
 	SSL_set_bio(ts->ssl, ts->rbio, ts->wbio);
 	if (is_server) {
 		SSL_set_accept_state(ts->ssl);

@@ -37,8 +37,19 @@ struct tls_stream {
 	uv_tcp_t tcp;
 	uv_timer_t timer;           /* deadline: handshake, idle, close */
 	SSL *ssl;
-	BIO *rbio;                  /* ciphertext in, owned by ssl */
-	BIO *wbio;                  /* ciphertext out, owned by ssl */
+	BIO *rbio;                  /* ciphertext in: reads in_ptr; owned by ssl */
+	BIO *wbio;                  /* ciphertext out: appends to out; owned by ssl */
+	/* Ciphertext OpenSSL has not read yet: while on_read runs, a window
+	 * into the loop thread's one read buffer; what is left when it
+	 * returns (the owner paused) is copied to `keep`, the only input an
+	 * idle stream can hold. */
+	const uint8_t *in_ptr;
+	size_t in_len;
+	uint8_t *keep;              /* heap copy in_ptr points into, or NULL */
+	/* Ciphertext OpenSSL produced, not yet handed to uv_write. The buffer
+	 * goes with the write request: an idle stream holds none. */
+	uint8_t *out;
+	size_t out_len, out_cap;
 	const struct tls_stream_ops *ops;
 	void *owner;
 	size_t write_queued;        /* bytes handed to uv_write, not yet written */

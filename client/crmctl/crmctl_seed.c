@@ -44,13 +44,6 @@ static double elapsed_s(const struct timespec *since)
 
 /* ------------------------------------------------------------ COPY output */
 
-struct copy_buf {
-	PGconn *db;
-	char *data;
-	size_t len, cap;
-	bool failed;
-};
-
 static void cb_flush(struct copy_buf *b)
 {
 	if (b->failed || b->len == 0)
@@ -68,7 +61,7 @@ static void cb_reserve(struct copy_buf *b, size_t more)
 		cb_flush(b);
 }
 
-static void cb_str(struct copy_buf *b, const char *s)
+void cb_str(struct copy_buf *b, const char *s)
 {
 	size_t n = strlen(s);
 	cb_reserve(b, n + 1);
@@ -76,7 +69,7 @@ static void cb_str(struct copy_buf *b, const char *s)
 	b->len += n;
 }
 
-static void cb_char(struct copy_buf *b, char ch)
+void cb_char(struct copy_buf *b, char ch)
 {
 	cb_reserve(b, 1);
 	b->data[b->len++] = ch;
@@ -84,18 +77,18 @@ static void cb_char(struct copy_buf *b, char ch)
 
 /* Text fields here come from the tables above or are digits and letters:
  * none holds a tab, newline or backslash, so no COPY escaping is needed. */
-static void cb_field(struct copy_buf *b, const char *s, bool last)
+void cb_field(struct copy_buf *b, const char *s, bool last)
 {
 	cb_str(b, s);
 	cb_char(b, last ? '\n' : '\t');
 }
 
-static void cb_null(struct copy_buf *b, bool last)
+void cb_null(struct copy_buf *b, bool last)
 {
 	cb_field(b, "\\N", last);
 }
 
-static void cb_int(struct copy_buf *b, long long v, bool last)
+void cb_int(struct copy_buf *b, long long v, bool last)
 {
 	char tmp[32];
 	snprintf(tmp, sizeof tmp, "%lld", v);
@@ -103,7 +96,7 @@ static void cb_int(struct copy_buf *b, long long v, bool last)
 }
 
 /* UTC timestamp with milliseconds. */
-static void cb_time(struct copy_buf *b, int64_t ms, bool last)
+void cb_time(struct copy_buf *b, int64_t ms, bool last)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
@@ -114,7 +107,7 @@ static void cb_time(struct copy_buf *b, int64_t ms, bool last)
 	cb_field(b, tmp, last);
 }
 
-static void cb_time_or_null(struct copy_buf *b, int64_t ms, bool last)
+void cb_time_or_null(struct copy_buf *b, int64_t ms, bool last)
 {
 	if (ms)
 		cb_time(b, ms, last);
@@ -253,6 +246,9 @@ static long long write_levels(const struct seed *s, const struct gen_customer *c
 	return n;
 }
 
+/* Positions in seeded_tables below. */
+enum { TABLE_FOLLOWUPS = 5, TABLE_TASKS = 6 };
+
 static long long count_rows(const struct gen_customer *c, int table)
 {
 	long long n = 0;
@@ -264,6 +260,9 @@ static long long count_rows(const struct gen_customer *c, int table)
 		for (int k = 0; k < c->nrelations; k++)
 			n += c->rel[k].nintents;
 		return n;
+	case TABLE_FOLLOWUPS:
+	case TABLE_TASKS:
+		return 0; /* counted by seed_fu_count */
 	default:
 		for (int k = 0; k < c->nrelations; k++)
 			n += c->rel[k].nlevels;
@@ -300,6 +299,14 @@ static const struct seeded_table seeded_tables[] = {
 	 "COPY crm.level_changes (relation_id, from_level, to_level, changed_by, changed_at,"
 	 " reason) FROM STDIN",
 	 write_levels},
+	{"followups",
+	 "COPY crm.followups (id, relation_id, store_id, method, type, at, content, feedback,"
+	 " by_user, created_at) FROM STDIN",
+	 seed_write_followups},
+	{"tasks",
+	 "COPY crm.tasks (id, relation_id, store_id, owner_id, due_at, method, purpose,"
+	 " cadence_key, set_by_followup, created_at, created_by) FROM STDIN",
+	 seed_write_tasks},
 };
 #define NTABLES NELEM(seeded_tables)
 
@@ -369,6 +376,7 @@ static bool copy_table(struct seed *s, PGconn *db, const struct seeded_table *t,
 	}
 	PQclear(res);
 	struct copy_buf b = {db, malloc(1 << 20), 0, 1 << 20, false};
+	seed_fu_rewind(s);
 	if (!b.data) {
 		ctl_err("out of memory");
 		PQputCopyEnd(db, "out of memory");
@@ -439,7 +447,7 @@ static void redo_free(struct redo *r)
 }
 
 #define SEEDED_TABLES_ARRAY \
-	"'{customers,customer_phones,relations,relation_intents,level_changes}'::text[]"
+	"'{customers,customer_phones,relations,relation_intents,level_changes,followups,tasks}'::text[]"
 
 /* Lists the secondary indexes, unique constraints and foreign keys of the
  * seeded tables (primary keys stay: other tables' foreign keys rest on
@@ -638,7 +646,8 @@ static bool write_logins(const struct seed *s, const char *path, const char *pas
 }
 
 /* FILE.sample: customers spread over the whole seed, one a line: customer
- * id, store code, owner username ("-" for the pool), primary phone, name.
+ * id, store code, owner username ("-" for the pool), primary phone, name,
+ * the id of the relation at that store.
  * The benchmark draws its requests from it. */
 static bool write_sample(const struct seed *s, const char *path, long *written)
 {
@@ -656,8 +665,9 @@ static bool write_sample(const struct seed *s, const char *path, long *written)
 		gen_customer(s, i, &c);
 		const struct gen_relation *rel = &c.rel[0];
 		const struct seed_store *st = &s->stores[rel->store];
-		fprintf(f, "%s %s %s %s %s\n", c.id, st->code,
-			rel->owner < 0 ? "-" : st->consultant_user[rel->owner], c.phones[0], c.name);
+		fprintf(f, "%s %s %s %s %s %s\n", c.id, st->code,
+			rel->owner < 0 ? "-" : st->consultant_user[rel->owner], c.phones[0], c.name,
+			rel->id);
 		(*written)++;
 	}
 	return close_private(f, tmp, sample);
@@ -691,11 +701,12 @@ static void random_password(char *out, size_t len)
 int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 {
 	const char *stores_opt = "8", *customers_opt = NULL, *seed_opt = "1";
-	const char *consultants_opt = "6", *password = NULL, *logins = NULL;
+	const char *consultants_opt = "6", *password = NULL, *logins = NULL, *followups_opt = "0";
 	bool keep_indexes = false, no_vacuum = false;
 	const struct ctl_opt opts[] = {
 		{"stores", CTL_OPT_VALUE, &stores_opt},
 		{"customers", CTL_OPT_VALUE, &customers_opt},
+		{"followups", CTL_OPT_VALUE, &followups_opt},
 		{"consultants", CTL_OPT_VALUE, &consultants_opt},
 		{"seed", CTL_OPT_VALUE, &seed_opt},
 		{"password", CTL_OPT_VALUE, &password},
@@ -707,7 +718,7 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	int rc = ctl_parse("seed", argc, argv, opts);
 	if (rc)
 		return rc;
-	long nstores, ncustomers, nconsultants, seed_value;
+	long nstores, ncustomers, nconsultants, seed_value, nfollowups;
 	if (!customers_opt || !logins) {
 		ctl_err("seed: --customers M and --logins FILE are required");
 		return CTL_USAGE;
@@ -715,7 +726,8 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	if (!parse_long("stores", stores_opt, 1, SEED_MAX_STORES, &nstores) ||
 	    !parse_long("customers", customers_opt, 1, SEED_MAX_CUSTOMERS, &ncustomers) ||
 	    !parse_long("consultants", consultants_opt, 1, SEED_MAX_CONSULTANTS, &nconsultants) ||
-	    !parse_long("seed", seed_opt, 0, 2147483647L, &seed_value))
+	    !parse_long("seed", seed_opt, 0, 2147483647L, &seed_value) ||
+	    !parse_long("followups", followups_opt, 0, 100 * ncustomers, &nfollowups))
 		return CTL_USAGE;
 	char why[256];
 	if (password && !ctl_password_check(NULL, password, why, sizeof why)) {
@@ -737,6 +749,7 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	struct seed s = {0};
 	s.seed = (uint64_t)seed_value;
 	s.customers = ncustomers;
+	s.followups = nfollowups;
 	s.nstores = (int)nstores;
 	s.consultants = (int)nconsultants;
 	s.tty = isatty(STDERR_FILENO);
@@ -745,7 +758,7 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	seed_phones_init(&s);
 	struct redo redo = {0};
 	char hash[crypto_pwhash_STRBYTES] = "";
-	if (!s.stores) {
+	if (!s.stores || !seed_fu_init(&s)) {
 		ctl_err("out of memory");
 		return CTL_FAIL;
 	}
@@ -803,11 +816,14 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	/* Counting first costs one generation pass and gives an honest ETA. */
 	{
 		struct gen_customer c;
+		long long tasks = 0;
 		for (long i = 0; i < s.customers; i++) {
 			gen_customer(&s, i, &c);
 			for (int t = 0; t < (int)NTABLES; t++)
 				s.rows_total += count_rows(&c, t);
+			seed_fu_count(&s, &c, &tasks);
 		}
+		s.rows_total += s.followups + tasks;
 	}
 	int nindexes = 0, nconstraints = 0;
 	if (!keep_indexes && !drop_secondary(db, &redo, &nindexes, &nconstraints))
@@ -852,10 +868,10 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	if (s.tty)
 		fputs("\r\033[K", stderr);
 	printf("seed: %d stores, %d users, %lld customers, %lld phones, %lld relations,"
-	       " %lld intents, %lld level changes in %.1f s (%s); logins in %s, %ld sample"
-	       " customers in %s.sample\n",
+	       " %lld intents, %lld level changes, %lld follow-ups, %lld open tasks in %.1f s (%s);"
+	       " logins in %s, %ld sample customers in %s.sample\n",
 	       s.nstores, s.nstores * (s.consultants + 1) + 1, rows[0], rows[1], rows[2], rows[3],
-	       rows[4], elapsed_s(&s.started),
+	       rows[4], rows[TABLE_FOLLOWUPS], rows[TABLE_TASKS], elapsed_s(&s.started),
 	       keep_indexes ? "indexes kept" : "indexes rebuilt", logins, sampled, logins);
 	rc = CTL_OK;
 	goto out;
@@ -873,5 +889,6 @@ out:
 		free(s.stores[i].others);
 	free(s.stores);
 	free(s.taken);
+	seed_fu_free(&s);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #ifndef CRMCTL_SEED_H
 #define CRMCTL_SEED_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@ struct rng rng_for(uint64_t seed, uint64_t stream, uint64_t index);
 uint64_t rng_next(struct rng *r);
 /* True with the given chance in percent. */
 bool rng_chance(struct rng *r, unsigned percent);
+/* Uniform in [lo, hi); lo when hi <= lo. */
+int64_t rng_range(struct rng *r, int64_t lo, int64_t hi);
 
 struct model {
 	const char *name, *body;
@@ -51,6 +54,8 @@ struct seed {
 	size_t ntaken;
 	uint32_t feistel_keys[4];
 	int feistel_half_bits;
+	long long followups;  /* --followups: spread over all relations */
+	struct seed_fu *fu;   /* the follow-up and task passes' running state */
 	/* progress */
 	bool tty;
 	long long rows_done, rows_total;
@@ -106,6 +111,8 @@ struct gen_customer {
 void gen_name(struct rng *r, bool female, char *out, size_t cap);
 /* A random-looking UUID (version 4) from the stream. */
 void uuid_v4(struct rng *r, char out[37]);
+/* A UUIDv7 of the time `ms`, its random part from the stream. */
+void uuid_v7_at(struct rng *r, int64_t ms, char out[37]);
 /* Keys the phone bijection from s->seed. */
 void seed_phones_init(struct seed *s);
 /* Brand, city, code (SD001..) and name of store i; its id from `r`. */
@@ -118,5 +125,42 @@ int seed_models_per_brand(void);
 const struct model *seed_model(int brand, int m);
 /* Customer i, the same for a given seed and day whichever pass asks. */
 void gen_customer(const struct seed *s, long i, struct gen_customer *c);
+
+/* ---- COPY text output (crmctl_seed.c) */
+
+struct copy_buf {
+	PGconn *db;
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+/* Text fields written here hold no tab, newline or backslash: no COPY
+ * escaping is done. `last` ends the row. */
+void cb_str(struct copy_buf *b, const char *s);
+void cb_char(struct copy_buf *b, char ch);
+void cb_field(struct copy_buf *b, const char *s, bool last);
+void cb_null(struct copy_buf *b, bool last);
+void cb_int(struct copy_buf *b, long long v, bool last);
+void cb_time(struct copy_buf *b, int64_t ms, bool last);
+void cb_time_or_null(struct copy_buf *b, int64_t ms, bool last);
+
+/* ---- follow-ups and open tasks (crmctl_seed_followups.c)
+ *
+ * --followups N are spread over the relations in proportion to a weight
+ * (level and how long the relation has run), exactly N in all; each
+ * relation with a next contact due gets the open task the cadence leaves. */
+
+/* Allocates s->fu. False when out of memory. */
+bool seed_fu_init(struct seed *s);
+void seed_fu_free(struct seed *s);
+/* Adds customer c to the weights (the counting pass). */
+void seed_fu_count(struct seed *s, const struct gen_customer *c, long long *tasks);
+/* Back to the first customer, before each pass that writes. */
+void seed_fu_rewind(struct seed *s);
+long long seed_write_followups(const struct seed *s, const struct gen_customer *c,
+			       struct copy_buf *b);
+long long seed_write_tasks(const struct seed *s, const struct gen_customer *c,
+			   struct copy_buf *b);
 
 #endif

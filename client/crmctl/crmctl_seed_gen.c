@@ -41,7 +41,7 @@ static uint32_t rng_below(struct rng *r, uint32_t n)
 	return n ? (uint32_t)(rng_next(r) % n) : 0;
 }
 
-static int64_t rng_range(struct rng *r, int64_t lo, int64_t hi)
+int64_t rng_range(struct rng *r, int64_t lo, int64_t hi)
 {
 	return hi <= lo ? lo : lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo));
 }
@@ -331,7 +331,7 @@ static void seed_phone(const struct seed *s, long i, int which, char out[16])
 
 
 
-static void uuid_v7_at(struct rng *r, int64_t ms, char out[37])
+void uuid_v7_at(struct rng *r, int64_t ms, char out[37])
 {
 	uint8_t id[16];
 	uint64_t a = rng_next(r), b = rng_next(r);

@@ -6,7 +6,11 @@
  * Requests are drawn from FILE.sample, the sample customers crmctl seed
  * writes: ids for CustomerGet (customers the logged-in consultant owns, or
  * their store's pool), the last 4 digits of phones, and names, some with one
- * character changed, for fuzzy search.
+ * character changed, for fuzzy search; relations the consultant owns, to
+ * record follow-ups on. Connections that log in as the same user draw from
+ * disjoint shares of that user's relations, and a connection never has two
+ * follow-ups of one relation in flight: each write reads the relation's
+ * version first, and two at once would conflict.
  *
  * With --pgbench-script it instead prints a pgbench script that runs the
  * same SQL statement crmd runs for the mix (server/stmts.c), with
@@ -25,14 +29,22 @@
 #include <time.h>
 
 #include "crmclient.h"
+#include "textcheck.h"
 
 #define MAX_DEPTH 256
 #define RECV_TIMEOUT_MS 30000
 #define LIST_ROWS 20
 #define SCRIPT_VALUES 500
 
-enum mix { MIX_GET, MIX_PHONE, MIX_NAME, MIX_FILTER, MIX_MIXED };
-static const char *const mix_names[] = {"get", "phone", "name", "filter", "mixed"};
+enum mix { MIX_GET, MIX_PHONE, MIX_NAME, MIX_FILTER, MIX_FOLLOWUP, MIX_TASKS, MIX_MIXED };
+static const char *const mix_names[] = {"get", "phone", "name", "filter", "followup", "tasks",
+					"mixed"};
+/* What one follow-up of the followup mix says, and the next task it sets. */
+#define FOLLOWUP_CONTENT "电话回访，介绍了新到现车，客户考虑中"
+#define FOLLOWUP_FEEDBACK "考虑中"
+#define NEXT_PURPOSE "回访客户考虑结果"
+#define NEXT_DUE_MS (2 * 86400000LL)
+#define TASK_ROWS 200 /* crm tasks' default */
 
 struct sample {
 	char id[37];
@@ -40,6 +52,7 @@ struct sample {
 	char owner[48];
 	char phone[24];
 	char name[64];
+	char relation[37];       /* the relation at `store`; "" in an older sample */
 };
 
 struct login {
@@ -47,6 +60,9 @@ struct login {
 	char token[80];          /* after the first login */
 	int *own;                /* sample indexes this user may get */
 	int nown;
+	int *mine;               /* sample indexes of relations this user owns */
+	int nmine;
+	int users;               /* connections logged in as this user */
 };
 
 struct worker {
@@ -55,6 +71,7 @@ struct worker {
 	struct crmc *c;
 	struct login *login;
 	uint64_t rng;
+	int share;               /* of the login's relations: mine[k], k % users == share */
 	/* results */
 	uint32_t *lat_us;
 	size_t nlat, caplat;
@@ -147,9 +164,9 @@ static void read_samples(void)
 	char line[512];
 	int cap = 0;
 	while (fgets(line, sizeof line, f)) {
-		struct sample s;
-		if (sscanf(line, "%36s %15s %47s %23s %63s", s.id, s.store, s.owner, s.phone,
-			   s.name) != 5)
+		struct sample s = {0};
+		if (sscanf(line, "%36s %15s %47s %23s %63s %36s", s.id, s.store, s.owner, s.phone,
+			   s.name, s.relation) < 5)
 			continue;
 		if (g.nsamples == cap) {
 			cap = cap ? cap * 2 : 4096;
@@ -167,7 +184,8 @@ static void read_samples(void)
 	for (int i = 0; i < g.nlogins; i++) {
 		struct login *l = &g.logins_v[i];
 		l->own = calloc((size_t)g.nsamples, sizeof *l->own);
-		if (!l->own)
+		l->mine = calloc((size_t)g.nsamples, sizeof *l->mine);
+		if (!l->own || !l->mine)
 			die("out of memory");
 		for (int k = 0; k < g.nsamples; k++) {
 			const struct sample *s = &g.samples[k];
@@ -181,6 +199,8 @@ static void read_samples(void)
 				visible = true;
 			if (visible)
 				l->own[l->nown++] = k;
+			if (s->relation[0] && !strcmp(s->store, l->store) && !strcmp(s->owner, l->user))
+				l->mine[l->nmine++] = k;
 		}
 	}
 }
@@ -224,12 +244,36 @@ static const char *draw_get_id(uint64_t *rng, const struct login *l)
 	return g.samples[below(rng, (uint32_t)g.nsamples)].id;
 }
 
+/* A relation of the worker's share of its login's, not one of the
+ * `nbusy` in flight (when the share allows). */
+static const char *draw_relation(struct worker *w, char (*busy)[37], int nbusy)
+{
+	const struct login *l = w->login;
+	int n = (l->nmine - w->share + l->users - 1) / l->users;
+	const char *rel = NULL;
+	for (int tries = 0; tries < 16; tries++) {
+		int k = w->share + l->users * (int)below(&w->rng, (uint32_t)n);
+		rel = g.samples[l->mine[k]].relation;
+		bool taken = false;
+		for (int i = 0; i < nbusy && !taken; i++)
+			taken = !strcmp(busy[i], rel);
+		if (!taken)
+			break;
+	}
+	return rel;
+}
+
 /* Storage for one request's fields, alive until it is packed. */
 struct req_buf {
 	Crm__Envelope env;
 	Crm__CustomerGet get;
 	Crm__CustomerList list;
+	Crm__FollowupAdd add;
+	Crm__Followup followup;
+	Crm__NextTask next;
+	Crm__TaskList tasks;
 	char text[64];
+	char id[37];
 	char *levels[3];
 };
 
@@ -238,9 +282,47 @@ static enum mix pick_kind(uint64_t *rng)
 	return g.mix == MIX_MIXED ? (enum mix)below(rng, 4) : g.mix;
 }
 
-static void build_request(struct worker *w, struct req_buf *b, enum mix kind)
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* `busy`: relations of follow-ups in flight on this connection. */
+static void build_request(struct worker *w, struct req_buf *b, enum mix kind, char (*busy)[37],
+			  int nbusy)
 {
 	crm__envelope__init(&b->env);
+	if (kind == MIX_FOLLOWUP) {
+		crm__followup_add__init(&b->add);
+		crm__followup__init(&b->followup);
+		crm__next_task__init(&b->next);
+		uuid_v7_new(b->id);
+		snprintf(b->text, sizeof b->text, "%s", draw_relation(w, busy, nbusy));
+		b->followup.id = b->id;
+		b->followup.relation_id = b->text;
+		b->followup.method = "phone";
+		b->followup.type = "needs_analysis";
+		b->followup.content = FOLLOWUP_CONTENT;
+		b->followup.feedback = FOLLOWUP_FEEDBACK;
+		b->next.due_at = wall_ms() + NEXT_DUE_MS;
+		b->next.method = "phone";
+		b->next.purpose = NEXT_PURPOSE;
+		b->add.followup = &b->followup;
+		b->add.next = &b->next;
+		b->env.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_ADD;
+		b->env.followup_add = &b->add;
+		return;
+	}
+	if (kind == MIX_TASKS) {
+		crm__task_list__init(&b->tasks);
+		b->tasks.window = "today";
+		b->tasks.limit = TASK_ROWS;
+		b->env.body_case = CRM__ENVELOPE__BODY_TASK_LIST;
+		b->env.task_list = &b->tasks;
+		return;
+	}
 	if (kind == MIX_GET) {
 		crm__customer_get__init(&b->get);
 		snprintf(b->text, sizeof b->text, "%s", draw_get_id(&w->rng, w->login));
@@ -333,6 +415,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	double sent_at[MAX_DEPTH];
 	uint64_t ids[MAX_DEPTH];
+	char busy[MAX_DEPTH][37]; /* the followup mix's relation of each in flight */
 	int inflight = 0;
 	char err[512];
 	/* Wait for the common start so warm-up covers every connection. */
@@ -345,7 +428,11 @@ static void *worker_main(void *arg)
 		bool sending = t < g.t_end;
 		while (sending && inflight < g.depth) {
 			struct req_buf b;
-			build_request(w, &b, pick_kind(&w->rng));
+			build_request(w, &b, pick_kind(&w->rng), busy, inflight);
+			busy[inflight][0] = '\0';
+			if (b.env.body_case == CRM__ENVELOPE__BODY_FOLLOWUP_ADD)
+				memcpy(busy[inflight], b.text, sizeof busy[inflight] - 1);
+			busy[inflight][sizeof busy[inflight] - 1] = '\0';
 			ids[inflight] = crmc_send(w->c, &b.env);
 			sent_at[inflight] = now_s();
 			inflight++;
@@ -386,6 +473,7 @@ static void *worker_main(void *arg)
 			inflight--;
 			ids[slot] = ids[inflight];
 			sent_at[slot] = sent_at[inflight];
+			memcpy(busy[slot], busy[inflight], sizeof busy[slot]);
 		}
 		crm__envelope__free_unpacked(env, NULL);
 	}
@@ -419,6 +507,59 @@ static void sql_text_array(FILE *out, char **values, int n)
 	for (int i = 0; i < n; i++)
 		fprintf(out, "%s'%s'", i ? "," : "", values[i]);
 	fputs("])", out);
+}
+
+/* The outbox bundle of one follow-up as crmd packs it (h_records.c
+ * write_with_outbox): the Followup and the Relation, each after a 4-byte
+ * big-endian length; typical values, as hex for a bytea literal. */
+static void print_bundle_hex(FILE *out, const char *relation_id)
+{
+	Crm__Followup f = CRM__FOLLOWUP__INIT;
+	Crm__Relation r = CRM__RELATION__INIT;
+	char id[37];
+	uuid_v7_new(id);
+	f.id = id;
+	f.relation_id = (char *)relation_id;
+	f.customer_id = id;
+	f.store_code = "SD001";
+	f.method = "phone";
+	f.type = "needs_analysis";
+	f.at = 1764000000000;
+	f.content = FOLLOWUP_CONTENT;
+	f.feedback = FOLLOWUP_FEEDBACK;
+	f.by = "sd001.c01";
+	f.created_at = f.at;
+	r.id = (char *)relation_id;
+	r.customer_id = id;
+	r.store_code = "SD001";
+	r.store_name = "示例品牌北京朝阳店";
+	r.brand = "示例品牌";
+	r.owner = "sd001.c01";
+	r.owner_name = "王建国";
+	r.level = "B";
+	r.source = "walk_in";
+	r.first_contact_at = f.at - 86400000LL * 30;
+	r.first_contact_place = "展厅";
+	r.first_contact_scenario = "到店看车";
+	r.first_feedback = "满意";
+	r.status = "active";
+	r.version = 9;
+	r.created_at = r.first_contact_at;
+	r.updated_at = f.at;
+	r.last_contact_at = f.at;
+	r.next_followup_at = f.at + NEXT_DUE_MS;
+	const ProtobufCMessage *msgs[] = {&f.base, &r.base};
+	for (int i = 0; i < 2; i++) {
+		size_t len = protobuf_c_message_get_packed_size(msgs[i]);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (!buf)
+			die("out of memory");
+		protobuf_c_message_pack(msgs[i], buf);
+		fprintf(out, "%08zx", len);
+		for (size_t k = 0; k < len; k++)
+			fprintf(out, "%02x", buf[k]);
+		free(buf);
+	}
 }
 
 /* The SQL crmd runs for the mix (server/stmts.c STMT_CUSTOMER_GET and
@@ -505,6 +646,47 @@ static void pgbench_script(const char *sessions_path)
 			     " false, 0, false, NULL::text, NULL::text, false, NULL::text, %d);\n",
 			LIST_ROWS + 1);
 		break;
+	case MIX_FOLLOWUP:
+		/* The plan, then the write with the version and next follow-up
+		 * the plan saw, as crmd does (h_followup.c); the outbox bundle is
+		 * a Followup and a Relation as crmd packs them. */
+		for (int s = 0; s < nsid; s++) {
+			if (users[s]->nmine == 0)
+				die("%s owns none of the sampled relations", users[s]->user);
+			for (int k = 0; k < SCRIPT_VALUES; k++, n++) {
+				int idx = users[s]->mine[below(&rng, (uint32_t)users[s]->nmine)];
+				snprintf(store[n], sizeof store[n], "%s", g.samples[idx].relation);
+				values[n] = store[n];
+			}
+		}
+		fprintf(out,
+			"SELECT (x.rel).version AS ver, x.after_next_followup_ms AS nx, i.fid, i.now_ms,"
+			" i.rid FROM (SELECT crm.uuid_v7(clock_timestamp())::text AS fid,"
+			" crm.ms(clock_timestamp()) AS now_ms, ");
+		sql_text_array(out, values, n);
+		fprintf(out, "[(:client_id::int %% %d) * %d + :v::int]::text AS rid) i,"
+			     " crm.followup_plan(%s, i.fid, i.rid, ''::text, 'phone'::text,"
+			     " 'needs_analysis'::text, i.now_ms, 'pgbench %s'::text, '%s'::text,"
+			     " i.now_ms + %lld, 'phone'::text, '%s'::text, i.now_ms) x \\gset\n",
+			nsid, SCRIPT_VALUES, sid_expr, FOLLOWUP_CONTENT, FOLLOWUP_FEEDBACK,
+			(long long)NEXT_DUE_MS, NEXT_PURPOSE);
+		fprintf(out,
+			"SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).* FROM"
+			" crm.followup_add(%s, :fid::text, :rid::text, ''::text, 'phone'::text,"
+			" 'needs_analysis'::text, :now_ms::bigint, 'pgbench %s'::text, '%s'::text,"
+			" :now_ms::bigint + %lld, 'phone'::text, '%s'::text, crm.ms(clock_timestamp()),"
+			" :ver::bigint, :nx::bigint, '\\x",
+			sid_expr, FOLLOWUP_CONTENT, FOLLOWUP_FEEDBACK, (long long)NEXT_DUE_MS,
+			NEXT_PURPOSE);
+		print_bundle_hex(out, values[0]);
+		fputs("'::bytea) x;\n", out);
+		break;
+	case MIX_TASKS:
+		fprintf(out,
+			"SELECT (x.task).*, x.overdue, x.outcome, x.late_by_ms FROM crm.task_list(%s,"
+			" 'today'::text, ''::text, ''::text, ''::text, ''::text, crm.ms(now()), %d) x;\n",
+			sid_expr, TASK_ROWS);
+		break;
 	default: {
 		fputs("\\set l random(1, 4)\n", out);
 		fprintf(out, "SELECT * FROM crm.customer_query(%s, NULL::text, NULL::text,"
@@ -530,14 +712,18 @@ static const char usage_text[] =
 	"  --depth D            requests in flight per connection (default 1, max 256)\n"
 	"  --duration S         measured seconds, after the warm-up (default 10)\n"
 	"  --warmup S           seconds run but not measured (default 2)\n"
-	"  --mix M              get | phone | name | filter | mixed (default mixed)\n"
+	"  --mix M              get | phone | name | filter | followup | tasks | mixed\n"
+	"                       (default mixed)\n"
 	"  --role R             which logins to use (default consultant)\n"
 	"  --seed S             random seed for the requests (default 1)\n"
 	"  --pgbench-script SESSIONS   print the pgbench script of the mix instead;\n"
 	"                       SESSIONS has \"username session-id\" lines\n"
 	"Mixes: get = CustomerGet of a customer the user may see; phone = list by the\n"
 	"last 4 digits of a seeded phone; name = fuzzy name search; filter = contacted\n"
-	"within 30 days, intended model suv, a level filter. Lists ask for 20 rows.\n";
+	"within 30 days, intended model suv, a level filter. Lists ask for 20 rows.\n"
+	"followup = record a follow-up with its next task (due in 2 days) on a relation\n"
+	"the user owns; tasks = crm tasks: the user's open tasks due by the end of today\n"
+	"(overdue ones too), 200 at most; mixed = get, phone, name and filter at random.\n";
 
 int main(int argc, char **argv)
 {
@@ -581,8 +767,8 @@ int main(int argc, char **argv)
 			while (k < sizeof mix_names / sizeof mix_names[0] && strcmp(mix_names[k], v))
 				k++;
 			if (k == sizeof mix_names / sizeof mix_names[0]) {
-				fprintf(stderr, "crm-bench: --mix must be get, phone, name, filter or"
-						" mixed, not %s\n", v);
+				fprintf(stderr, "crm-bench: --mix must be get, phone, name, filter,"
+						" followup, tasks or mixed, not %s\n", v);
 				return 2;
 			}
 			g.mix = (enum mix)k;
@@ -620,9 +806,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < g.connections; i++) {
 		w[i].index = i;
 		w[i].login = &g.logins_v[i % g.nlogins];
+		w[i].share = w[i].login->users++;
 		w[i].rng = g.seed * 1000003 + (uint64_t)i;
-		w[i].c = open_conn(w[i].login);
 	}
+	for (int i = 0; i < g.connections && g.mix == MIX_FOLLOWUP; i++)
+		if (w[i].login->nmine <= w[i].share)
+			die("%s owns %d of the sampled relations, too few for %d connections%s",
+			    w[i].login->user, w[i].login->nmine, w[i].login->users,
+			    g.nsamples && !g.samples[0].relation[0]
+				    ? " (the sample has no relation ids: seed again with this crmctl)"
+				    : "");
+	for (int i = 0; i < g.connections; i++)
+		w[i].c = open_conn(w[i].login);
 	fprintf(stderr, "crm-bench: %d connections logged in (%d distinct %s users) in %.1f s\n",
 		g.connections, g.connections < g.nlogins ? g.connections : g.nlogins, g.role,
 		now_s() - t0);
@@ -669,8 +864,10 @@ int main(int argc, char **argv)
 	}
 	free(all);
 	free(w);
-	for (int i = 0; i < g.nlogins; i++)
+	for (int i = 0; i < g.nlogins; i++) {
 		free(g.logins_v[i].own);
+		free(g.logins_v[i].mine);
+	}
 	free(g.logins_v);
 	free(g.samples);
 	return failed || errors ? 1 : 0;

@@ -4,7 +4,10 @@
 # customers into the test cluster, then checks counts, phones (valid mobiles,
 # unique, one primary each), levels and sources, owners (a consultant of the
 # relation's store or the pool), intents from the store brand's catalog, level
-# history, UUIDv7 order, that a second seed is refused and changes nothing,
+# history, UUIDv7 order, follow-ups (--followups: exactly that many, within
+# each relation's contacts, the newest at its last contact) and the one open
+# task per relation with a next contact (due then, its owner's, set by the
+# newest follow-up), that a second seed is refused and changes nothing,
 # that the same --seed gives the same data, that a piped run prints no
 # progress bar (and a terminal run does), and that a seeded consultant can log
 # in and list and search their customers through crmd.
@@ -83,9 +86,9 @@ customers_before=$(sql "SELECT count(*) FROM crm.customers")
 
 # ---- a piped run: no progress bar, one summary line
 rc=0
-"$crmctl" -c "$CRMD_CONFIG" seed --stores 4 --customers 2000 --seed 7 \
+"$crmctl" -c "$CRMD_CONFIG" seed --stores 4 --customers 2000 --followups 15000 --seed 7 \
 	--logins "$work/seed.txt" >"$work/out" 2>"$work/err" </dev/null || rc=$?
-expect "seed --stores 4 --customers 2000 exits 0" "$rc" 0
+expect "seed --stores 4 --customers 2000 --followups 15000 exits 0" "$rc" 0
 if [[ $rc != 0 ]]; then
 	cat "$work/out" "$work/err"
 	echo "$passed passed, $failed failed"
@@ -132,6 +135,59 @@ expect "a second relation is always at a store of another brand" \
 	          ON a.customer_id = b.customer_id AND a.id < b.id
 	        JOIN crm.stores sa ON sa.id = a.store_id JOIN crm.stores sb ON sb.id = b.store_id
 	       WHERE sa.brand = sb.brand AND a.store_id IN $seeded")" 0
+
+# ---- follow-ups and open tasks
+fu="crm.followups f JOIN crm.relations r ON r.id = f.relation_id"
+expect "exactly 15000 follow-ups, all on seeded relations" \
+	"$(sql "SELECT count(*) FROM $fu WHERE r.store_id IN $seeded")" 15000
+spread=$(sql "SELECT count(*) || ' ' || max(n) FROM (SELECT count(f.id) n FROM crm.relations r
+                LEFT JOIN crm.followups f ON f.relation_id = r.id
+               WHERE r.store_id IN $seeded GROUP BY r.id HAVING count(f.id) > 0) x")
+read -r with_fu most <<<"$spread"
+if ((with_fu > 1500 && most < 80)); then
+	ok "follow-ups are spread over most relations ($with_fu have some, at most $most)"
+else
+	not_ok "follow-ups are spread over most relations" "got $with_fu relations, at most $most"
+fi
+expect "every follow-up lies within its relation's first and last contact" \
+	"$(sql "SELECT count(*) FROM $fu WHERE r.store_id IN $seeded
+	          AND (f.at < r.first_contact_at OR f.at > r.last_contact_at OR f.store_id <> r.store_id)")" 0
+expect "a relation's newest follow-up is its last contact" \
+	"$(sql "SELECT count(*) FROM crm.relations r WHERE r.store_id IN $seeded
+	          AND EXISTS (SELECT 1 FROM crm.followups f WHERE f.relation_id = r.id)
+	          AND (SELECT max(f.at) FROM crm.followups f WHERE f.relation_id = r.id)
+	              IS DISTINCT FROM r.last_contact_at")" 0
+expect "follow-ups are by the owner, or a consultant of the store for a pool relation" \
+	"$(sql "SELECT count(*) FROM $fu JOIN crm.users u ON u.id = f.by_user
+	        WHERE r.store_id IN $seeded AND (u.store_id <> r.store_id OR u.role <> 'consultant'
+	              OR (r.owner_id IS NOT NULL AND u.id <> r.owner_id))")" 0
+expect "the first of several follow-ups is a first contact" \
+	"$(sql "SELECT count(*) FROM (SELECT DISTINCT ON (f.relation_id) f.type, count(*) OVER
+	          (PARTITION BY f.relation_id) n FROM $fu WHERE r.store_id IN $seeded
+	          ORDER BY f.relation_id, f.at, f.id) x WHERE n > 1 AND type <> 'first_contact'")" 0
+expect "follow-up ids are UUIDv7 of their time" \
+	"$(sql "SELECT count(*) FROM $fu WHERE r.store_id IN $seeded AND (substr(f.id::text, 15, 1) <> '7'
+	          OR ('x' || lpad(replace(substr(f.id::text, 1, 13), '-', ''), 16, '0'))::bit(64)::bigint
+	             <> crm.ms(f.at))")" 0
+expect "every relation with a next contact has one open task due then, no other has one" \
+	"$(sql "SELECT count(*) FROM crm.relations r WHERE r.store_id IN $seeded AND
+	          (SELECT count(*) || ' ' || coalesce(min(crm.ms(t.due_at)), 0) FROM crm.tasks t
+	            WHERE t.relation_id = r.id AND t.status = 'open')
+	          <> CASE WHEN r.next_followup_at IS NULL THEN '0 0'
+	                  ELSE '1 ' || crm.ms(r.next_followup_at) END")" 0
+expect "an open task is its relation owner's (the pool's when none)" \
+	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
+	        WHERE r.store_id IN $seeded AND (t.owner_id IS DISTINCT FROM r.owner_id
+	              OR t.store_id <> r.store_id)")" 0
+expect "an open task was set by the newest follow-up, else by the level's cadence rule" \
+	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
+	        WHERE r.store_id IN $seeded AND t.set_by_followup IS DISTINCT FROM
+	              (SELECT f.id FROM crm.followups f WHERE f.relation_id = r.id
+	                ORDER BY f.at DESC, f.id DESC LIMIT 1)
+	           OR (t.set_by_followup IS NULL) <> (t.cadence_key <> '')
+	           OR (t.cadence_key <> '' AND NOT EXISTS (SELECT 1 FROM crm.cadence_rules c
+	                WHERE c.level || '/' || c.event || '/' || c.step = t.cadence_key
+	                  AND c.purpose = t.purpose))")" 0
 
 # ---- phones
 expect "every seeded phone is a valid mobile (+86 1[3-9]x and 8 digits)" \
@@ -207,7 +263,8 @@ expect "seeding wrote no outbox rows" \
 expect "the planner has statistics for the seeded tables" \
 	"$(sql "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'crm'
 	          AND relname IN ('customers','customer_phones','relations','relation_intents',
-	                          'level_changes') AND last_analyze IS NULL AND last_autoanalyze IS NULL")" 0
+	                          'level_changes','followups','tasks')
+	          AND last_analyze IS NULL AND last_autoanalyze IS NULL")" 0
 
 schema_after=$(schema_of crm)
 if [[ $schema_after == "$schema_before" ]]; then
@@ -244,7 +301,8 @@ expect "the refused seed changed nothing" \
 rc=0
 if command -v script >/dev/null 2>&1; then
 	script -qec "$(printf '%q ' "$crmctl" -c "$CRMD_CONFIG" --set "db.name=$second_db" seed \
-		--stores 4 --customers 2000 --seed 7 --logins "$work/seed2.txt")" "$work/tty.log" \
+		--stores 4 --customers 2000 --followups 15000 --seed 7 --logins "$work/seed2.txt")" \
+		"$work/tty.log" \
 		</dev/null >/dev/null 2>&1 || rc=$?
 	if grep -q 'rows/s' "$work/tty.log"; then
 		ok "a seed on a terminal draws a progress bar"
@@ -253,7 +311,7 @@ if command -v script >/dev/null 2>&1; then
 	fi
 else
 	"$crmctl" -c "$CRMD_CONFIG" --set "db.name=$second_db" seed --stores 4 --customers 2000 \
-		--seed 7 --logins "$work/seed2.txt" >/dev/null 2>&1 </dev/null || rc=$?
+		--followups 15000 --seed 7 --logins "$work/seed2.txt" >/dev/null 2>&1 </dev/null || rc=$?
 fi
 expect "seeding a second database exits 0" "$rc" 0
 digest="SELECT md5(string_agg(c.id || c.name || c.phone || r.level || r.source || coalesce(u.username, '-'),
@@ -268,6 +326,12 @@ else
 fi
 expect "the same --seed gives the same customers, relations and owners" \
 	"$(sql "$second_db" "$digest")" "$(sql "$digest")"
+fu_digest="SELECT md5(string_agg(f.id || f.type || f.method || f.content || crm.ms(f.at), ','
+              ORDER BY f.id)) || md5(string_agg(t.id || crm.ms(t.due_at) || t.purpose, ','
+              ORDER BY t.id)) FROM $fu LEFT JOIN crm.tasks t ON t.set_by_followup = f.id
+            WHERE r.store_id IN $seeded"
+expect "the same --seed gives the same follow-ups and tasks" \
+	"$(sql "$second_db" "$fu_digest")" "$(sql "$fu_digest")"
 
 # ---- a seeded consultant works through crmd
 read -r user password _ < <(awk '$3 == "consultant" { print; exit }' "$work/seed.txt")
@@ -298,7 +362,7 @@ fi
 # (a second of each, not a measurement: 30 connections for 24 consultants,
 # so some connections resume another's session).
 bench=$CRM_BUILD_DIR/tests/bench/crm-bench
-for mix in get phone name filter; do
+for mix in get phone name filter followup tasks; do
 	rc=0
 	"$bench" --server "$CRM_SERVER" --ca "$CRM_CA" --logins "$work/seed.txt" --connections 30 \
 		--depth 2 --duration 1 --warmup 0 --mix "$mix" >"$work/out" 2>"$work/err" || rc=$?
@@ -313,17 +377,22 @@ done
 printf 'sd001.c01 %s\n' "$(sql "SELECT s.session_id FROM crm.users u,
 	crm.session_open(u.id, md5('t') || md5('s'), 600, 'test_seed') s WHERE u.username = 'sd001.c01'")" \
 	>"$work/sessions.txt"
-rc=0
-"$bench" --logins "$work/seed.txt" --mix phone --pgbench-script "$work/sessions.txt" \
-	>"$work/phone.sql" 2>"$work/err" || rc=$?
-if [[ $rc == 0 ]] && PGPASSWORD=$CRM_PG_PASSWORD "$(crm_pg_bin)/pgbench" -n -M prepared -t 20 \
-	-h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -f "$work/phone.sql" crm >"$work/out" 2>&1 &&
-	grep -q 'number of failed transactions: 0' "$work/out"; then
-	ok "the pgbench script of a mix runs"
-else
-	not_ok "the pgbench script of a mix runs" "exit $rc" "$(tail -5 "$work/out")" \
-		"$(cat "$work/err")"
-fi
+for mix in phone followup tasks; do
+	rc=0
+	"$bench" --logins "$work/seed.txt" --mix $mix --pgbench-script "$work/sessions.txt" \
+		>"$work/$mix.sql" 2>"$work/err" || rc=$?
+	if [[ $rc == 0 ]] && PGPASSWORD=$CRM_PG_PASSWORD "$(crm_pg_bin)/pgbench" -n -M prepared -t 20 \
+		-h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -f "$work/$mix.sql" crm >"$work/out" 2>&1 &&
+		grep -q 'number of failed transactions: 0' "$work/out"; then
+		ok "the pgbench script of mix $mix runs"
+	else
+		not_ok "the pgbench script of mix $mix runs" "exit $rc" "$(tail -5 "$work/out")" \
+			"$(cat "$work/err")"
+	fi
+done
+expect "the followup mix's pgbench script recorded 20 follow-ups of sd001.c01's" \
+	"$(sql "SELECT count(*) FROM crm.followups f JOIN crm.users u ON u.id = f.by_user
+	        WHERE u.username = 'sd001.c01' AND f.content LIKE 'pgbench%'")" 20
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
