@@ -54,6 +54,8 @@ static const struct key_def keys[] = {
 	INT("auth", "session_ttl_s", session_ttl_s, 60, 31 * 86400),
 	INT("auth", "max_concurrent_hashes", max_concurrent_hashes, 1, 64),
 	INT("auth", "revocation_refresh_s", revocation_refresh_s, 1, 86400),
+	INT("service", "daily_run_s", service_daily_run_s, 0, 31 * 86400),
+	INT("service", "daily_hour", service_daily_hour, -1, 23),
 	STR("log", "level", log_level),
 };
 
@@ -87,6 +89,8 @@ void config_defaults(struct crm_config *c)
 	c->session_ttl_s = 12 * 3600;
 	c->max_concurrent_hashes = 2;
 	c->revocation_refresh_s = 60;
+	c->service_daily_run_s = 86400;
+	c->service_daily_hour = 3;
 	strcpy(c->log_level, "info");
 }
 

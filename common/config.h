@@ -46,6 +46,10 @@ struct crm_config {
 	int max_concurrent_hashes;
 	int revocation_refresh_s;    /* reload of revoked client-certificate serials */
 
+	/* [service] (server/h_service.c) */
+	int service_daily_run_s;     /* maintenance reminders and value classes; 0 off */
+	int service_daily_hour;      /* first run at this local hour; -1: an hour after start */
+
 	/* [log] */
 	char log_level[16];
 };

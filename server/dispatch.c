@@ -31,6 +31,16 @@ void h_task_skip(struct request *r);
 void h_task_reassign(struct request *r);
 void h_cadence_get(struct request *r);
 void h_cadence_set(struct request *r);
+/* After-sales (h_service.c). */
+void h_vehicle_add(struct request *r);
+void h_vehicle_list(struct request *r);
+void h_visit_add(struct request *r);
+void h_visit_list(struct request *r);
+void h_base_list(struct request *r);
+void h_reminders_run(struct request *r);
+void h_value_recompute(struct request *r);
+void h_service_policy_get(struct request *r);
+void h_service_policy_set(struct request *r);
 
 /* What the server does: message -> who may call it -> handler, then the
  * widest scope of data it reaches and what it does (the permission table:
@@ -101,6 +111,33 @@ static const struct handler handlers[] = {
 	 SCOPE_NONE, "the group's cadence policy"},
 	{CRM__ENVELOPE__BODY_CADENCE_SET, "policy.cadence_set", true, ROLE_BIT(CRM__ROLE__GROUP_ADMIN),
 	 false, h_cadence_set, SCOPE_NONE, "set or remove a rule of the cadence policy"},
+	/* After-sales (h_service.c). A vehicle follows its customer's scope;
+	 * a visit is recorded only by the store that serviced the car. */
+	{CRM__ENVELOPE__BODY_VEHICLE_ADD, "vehicle.add", true,
+	 ROLE_BIT(CRM__ROLE__CONSULTANT) | MANAGERS | ROLE_BIT(CRM__ROLE__SERVICE_ADVISOR) |
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_vehicle_add,
+	 SCOPE_GROUP, "register a customer's vehicle (VIN checked, unique in the group)"},
+	{CRM__ENVELOPE__BODY_VEHICLE_LIST, "vehicle.list", true, PEOPLE, false, h_vehicle_list,
+	 SCOPE_GROUP, "a vehicle by id or VIN, or vehicles by customer or plate"},
+	{CRM__ENVELOPE__BODY_VISIT_ADD, "visit.add", true,
+	 ROLE_BIT(CRM__ROLE__SERVICE_ADVISOR) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false,
+	 h_visit_add, SCOPE_STORE, "record a service visit at the caller's store"},
+	{CRM__ENVELOPE__BODY_VISIT_LIST, "visit.list", true, PEOPLE, false, h_visit_list,
+	 SCOPE_GROUP, "service visits of a vehicle, a customer or a store, newest first"},
+	{CRM__ENVELOPE__BODY_BASE_LIST, "base.list", true, PEOPLE, false, h_base_list,
+	 SCOPE_GROUP, "base customers (archived, active, loyal, lost) at a time, with counts"},
+	{CRM__ENVELOPE__BODY_REMINDERS_RUN, "service.reminders_run", true,
+	 ROLE_BIT(CRM__ROLE__SERVICE_ADVISOR) | ROLE_BIT(CRM__ROLE__STORE_MANAGER) |
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_reminders_run,
+	 SCOPE_STORE, "create the maintenance reminder tasks now due"},
+	{CRM__ENVELOPE__BODY_VALUE_RECOMPUTE, "value.recompute", true,
+	 MANAGERS | ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_value_recompute,
+	 SCOPE_GROUP, "recompute value classes A, B, C from 12-month spend (audited)"},
+	{CRM__ENVELOPE__BODY_SERVICE_POLICY_GET, "policy.service_get", true, PEOPLE, false,
+	 h_service_policy_get, SCOPE_NONE, "the after-sales policy of each brand"},
+	{CRM__ENVELOPE__BODY_SERVICE_POLICY_SET, "policy.service_set", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_service_policy_set,
+	 SCOPE_NONE, "set or remove a brand's after-sales policy (audited)"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])

@@ -94,6 +94,7 @@ static void on_pool_closed(void *arg)
 {
 	struct server *srv = arg;
 	auth_certs_stop();
+	service_timer_stop();
 	close_quietly((uv_handle_t *)&srv->sigterm);
 	close_quietly((uv_handle_t *)&srv->sigint);
 	close_quietly((uv_handle_t *)&srv->flush_prepare);
@@ -158,6 +159,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	}
 	pool_start(srv->pool);
 	auth_certs_start(srv); /* revoked client certificates, when client_ca is set */
+	service_timer_start(srv); /* daily maintenance reminders and value classes */
 
 	struct sockaddr_storage addr;
 	if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0 &&

@@ -222,6 +222,10 @@ void auth_init(void);
 /* Loads revoked client certificates and keeps them fresh (h_auth.c). */
 void auth_certs_start(struct server *srv);
 void auth_certs_stop(void);
+/* After-sales (h_service.c): the daily run of maintenance reminders and
+ * value classes, every service.daily_run_s (0: off). */
+void service_timer_start(struct server *srv);
+void service_timer_stop(void);
 /* Records a permission denial in the audit log, without delaying the
  * reply (h_audit.c): `sql_message` NULL for a refusal by the handler
  * table, else the message of the DC403 a SQL function raised. */

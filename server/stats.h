@@ -31,7 +31,7 @@ enum stat_counter {
 
 /* Bucket upper bounds in microseconds, log-spaced from 100 us to 10 s. */
 #define STATS_BUCKETS 16
-#define STATS_MAX_HISTOGRAMS 48
+#define STATS_MAX_HISTOGRAMS 96
 
 struct histogram {
 	uint64_t count;

@@ -113,4 +113,32 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	STMT(STMT_CADENCE_SET,
 	     "SELECT * FROM crm.cadence_set($1::uuid, $2::text, $3::text, $4::integer, $5::integer,"
 	     " $6::text, $7::text, $8::text, $9::boolean)", 9),
+	/* ---- after-sales (h_service.c; sql/0017) */
+	STMT(STMT_VEHICLE_ADD,
+	     "SELECT x.existed, (x.veh).* FROM crm.vehicle_add($1::uuid, $2::text, $3::text,"
+	     " $4::text, $5::text, $6::text, $7::text, $8::text, $9::bigint) x", 9),
+	STMT(STMT_VEHICLE_LIST,
+	     "SELECT * FROM crm.vehicle_list($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::integer)", 6),
+	STMT(STMT_VISIT_ADD,
+	     "SELECT x.existed, (x.vis).* FROM crm.visit_add($1::uuid, $2::text, $3::text,"
+	     " $4::bigint, $5::bigint, $6::text, $7::bigint, $8::text, $9::bigint) x", 9),
+	STMT(STMT_VISIT_LIST,
+	     "SELECT * FROM crm.visit_list($1::uuid, $2::text, $3::text, $4::text, $5::integer)", 5),
+	STMT(STMT_BASE_LIST,
+	     "SELECT * FROM crm.base_list($1::uuid, $2::text, $3::text, $4::text, $5::bigint,"
+	     " $6::integer)", 6),
+	STMT(STMT_REMINDERS_RUN,
+	     "SELECT x.outcome, x.vehicle_id, (x.task).* FROM crm.reminders_run($1::uuid, $2::text,"
+	     " $3::bigint) x", 3),
+	STMT(STMT_VALUE_RECOMPUTE,
+	     "SELECT * FROM crm.value_recompute($1::uuid, $2::text, $3::bigint)", 3),
+	STMT(STMT_SERVICE_DAILY,
+	     "SELECT * FROM crm.service_daily(crm.from_ms($1::bigint))", 1),
+	STMT(STMT_SERVICE_POLICY_GET,
+	     "SELECT * FROM crm.service_policy_get($1::uuid)", 1),
+	STMT(STMT_SERVICE_POLICY_SET,
+	     "SELECT * FROM crm.service_policy_set($1::uuid, $2::text, $3::boolean, $4::integer,"
+	     " $5::integer, $6::integer, $7::integer, $8::integer, $9::double precision,"
+	     " $10::double precision)", 10),
 };

@@ -206,6 +206,54 @@ enum stmt_id {
 	 * (0 removes), $6 method, $7 purpose, $8 assignee, $9 any_task_covers
 	 * -> CADENCE rows (all rules). Group admins only. */
 	STMT_CADENCE_SET,
+	/* ---- after-sales (h_service.c; sql/0017)
+	 * VEHICLE columns: the 11 of view crm.vehicle_view: id, customer_id,
+	 * customer_name, store_code, vin, model, plate, purchased_on
+	 * (YYYY-MM-DD or ""), created_at_ms, created_by, version.
+	 * VISIT columns: the 13 of view crm.visit_view: id, vehicle_id, vin,
+	 * customer_id, store_code, at_ms, mileage, type, amount (fen), note,
+	 * by_user, created_at_ms, returned.
+	 * BASE columns: customer_id, customer_name, store_code, visits,
+	 * visits_12m, last_visit_at_ms, archived, active, loyal, lost,
+	 * returned_at_ms, value_class, spend, value_computed_at_ms. */
+	/* $1 session_id, $2 id, $3 customer id, $4 selling store code ("" the
+	 * caller's), $5 vin, $6 model, $7 plate, $8 purchased_on (YYYY-MM-DD or
+	 * ""), $9 write time ms -> existed, VEHICLE columns. DC410 (vin) when
+	 * the VIN is another vehicle's. */
+	STMT_VEHICLE_ADD,
+	/* $1 session_id, $2 id, $3 customer id, $4 vin, $5 plate, $6 limit
+	 * -> VEHICLE columns. */
+	STMT_VEHICLE_LIST,
+	/* $1 session_id, $2 id, $3 vehicle id, $4 at ms, $5 mileage km,
+	 * $6 type, $7 amount fen, $8 note, $9 write time ms -> existed, VISIT
+	 * columns. */
+	STMT_VISIT_ADD,
+	/* $1 session_id, $2 vehicle id, $3 customer id, $4 store code,
+	 * $5 limit -> VISIT columns, newest first. */
+	STMT_VISIT_LIST,
+	/* $1 session_id, $2 class, $3 store code, $4 customer id, $5 at ms,
+	 * $6 limit -> kind ('counts' first, then 'customer'), BASE columns,
+	 * n_archived, n_active, n_loyal, n_lost (set on the 'counts' row). */
+	STMT_BASE_LIST,
+	/* $1 session_id, $2 store code, $3 at ms -> outcome ('created', 'open',
+	 * 'no_relation'), vehicle_id, all columns of crm.task_view (NULL unless
+	 * created). */
+	STMT_REMINDERS_RUN,
+	/* $1 session_id, $2 store code, $3 at ms -> store_code, a, b, c,
+	 * computed_at_ms per store. */
+	STMT_VALUE_RECOMPUTE,
+	/* crmd's daily timer, no session: $1 at ms -> stores, tasks_created,
+	 * classified. */
+	STMT_SERVICE_DAILY,
+	/* $1 session_id -> SERVICE_POLICY rows: brand, lost_after_months,
+	 * loyal_visits, reminder_months, reminder_km, reminder_lead_days,
+	 * value_a_pct, value_b_pct, updated_at_ms, updated_by. */
+	STMT_SERVICE_POLICY_GET,
+	/* $1 session_id, $2 brand, $3 remove, $4 lost_after_months,
+	 * $5 loyal_visits, $6 reminder_months, $7 reminder_km,
+	 * $8 reminder_lead_days, $9 value_a_pct, $10 value_b_pct
+	 * -> SERVICE_POLICY rows. Group admins only. */
+	STMT_SERVICE_POLICY_SET,
 	STMT__COUNT
 };
 

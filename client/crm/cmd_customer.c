@@ -355,11 +355,16 @@ static int customer_show(struct cli *cli, int argc, char **argv)
 	else {
 		Crm__Envelope *held[2] = {NULL, NULL};
 		card_add_followups(cli, resp->customer_card, held);
+		Crm__Envelope *svc_held[3] = {NULL, NULL, NULL};
+		card_add_service(cli, resp->customer_card, svc_held);
 		if (cli->json)
 			print_json(&resp->customer_card->base);
-		else
+		else {
 			print_card(resp->customer_card);
+			print_card_service(resp->customer_card);
+		}
 		card_drop_followups(resp->customer_card, held);
+		card_drop_service(resp->customer_card, svc_held);
 	}
 	crm__envelope__free_unpacked(resp, NULL);
 	return rc;

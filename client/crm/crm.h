@@ -130,6 +130,29 @@ void print_followup_line(const Crm__Followup *f, const char *indent);
 void print_task_table(Crm__Task *const *tasks, size_t n, const char *indent);
 const char *method_word(const char *m);
 
+/* cmd_service.c: vehicles, visits, base customers, reminders, value
+ * classes (after-sales); and the card's vehicles, latest visits and base
+ * classes (customer show), which point into `held` until card_drop_service. */
+int cmd_vehicle(struct cli *cli, int argc, char **argv);
+int cmd_visit(struct cli *cli, int argc, char **argv);
+int cmd_base(struct cli *cli, int argc, char **argv);
+int cmd_service(struct cli *cli, int argc, char **argv);
+int cmd_value(struct cli *cli, int argc, char **argv);
+void card_add_service(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[3]);
+void card_drop_service(Crm__CustomerCard *card, Crm__Envelope *held[3]);
+void print_card_service(const Crm__CustomerCard *card);
+/* Shared by cmd_service.c and cmd_service_base.c: the reply of `req` when
+ * its status is OK and its body `body`, else NULL after printing why (exit
+ * code in *rc); fen as yuan ("1280.50"); a base row's classes as words. */
+Crm__Envelope *svc_call(struct cli *cli, Crm__Envelope *req, Crm__Envelope__BodyCase body,
+			int *rc);
+void svc_format_fen(int64_t fen, char *out, size_t cap);
+void svc_base_classes(const Crm__BaseCustomer *b, char *out, size_t cap);
+/* A table of the service commands: aligned, or tab-separated when it is a
+ * list of its own (no indent) and stdout is no terminal. */
+struct table;
+void svc_table_print(struct table *t, const char *indent);
+
 /* card.c: how records look on a terminal. Times are local. */
 void format_ms(int64_t ms, char *out, size_t cap);
 void print_customer_brief(const Crm__CustomerReply *reply);

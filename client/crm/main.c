@@ -59,6 +59,19 @@ static void usage(FILE *out)
 		"  task reassign TASK_ID --to USER [--reason TEXT]   managers\n"
 		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
 		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
+		"after-sales:\n"
+		"  vehicle add CUSTOMER_ID --vin VIN --model M [--plate P] [--purchased DATE]\n"
+		"      [--store CODE]                      register a car (VIN: 17, no I, O, Q)\n"
+		"  vehicle list CUSTOMER_ID | --vin VIN | --plate P\n"
+		"  vehicle show VIN_OR_ID                  a car and its service visits\n"
+		"  visit add VIN_OR_ID --mileage KM --type maintenance|repair|warranty|accident\n"
+		"      --amount YUAN [--at TIME] [--note TEXT]   service advisors, store managers\n"
+		"  visit list VIN_OR_ID | --customer ID | --store CODE\n"
+		"  base list [--class archived|active|loyal|lost] [--store CODE] [--at TIME]\n"
+		"  base counts [--store CODE] [--at TIME]  base customers per class\n"
+		"  service reminders run [--store CODE] [--at TIME]   maintenance reminder tasks\n"
+		"  value recompute [--store CODE] [--at TIME]   value classes A/B/C (managers)\n"
+		"\n"
 		"\n"
 		"administration:\n"
 		"  audit [--user U] [--customer ID] [--action A] [--since T] [--until T]\n"
@@ -328,6 +341,11 @@ int main(int argc, char **argv)
 		{"tasks", cmd_tasks},
 		{"task", cmd_task},
 		{"policy", cmd_policy},
+		{"vehicle", cmd_vehicle},
+		{"visit", cmd_visit},
+		{"base", cmd_base},
+		{"service", cmd_service},
+		{"value", cmd_value},
 	};
 	int rc = -1;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
