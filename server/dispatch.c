@@ -41,6 +41,17 @@ void h_reminders_run(struct request *r);
 void h_value_recompute(struct request *r);
 void h_service_policy_get(struct request *r);
 void h_service_policy_set(struct request *r);
+/* Sales: opportunities, orders, test drives (h_sales.c). */
+void h_opportunity_add(struct request *r);
+void h_opportunity_stage(struct request *r);
+void h_opportunity_lose(struct request *r);
+void h_opportunity_list(struct request *r);
+void h_order_place(struct request *r);
+void h_order_deliver(struct request *r);
+void h_order_cancel(struct request *r);
+void h_order_list(struct request *r);
+void h_test_drive_add(struct request *r);
+void h_test_drive_list(struct request *r);
 
 /* What the server does: message -> who may call it -> handler, then the
  * widest scope of data it reaches and what it does (the permission table:
@@ -138,6 +149,29 @@ static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_SERVICE_POLICY_SET, "policy.service_set", true,
 	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_service_policy_set,
 	 SCOPE_NONE, "set or remove a brand's after-sales policy (audited)"},
+	/* Sales (h_sales.c). Consultants and managers of the relation's store
+	 * write; orders move levels, so a consultant places and changes them
+	 * on owned relations only (as level.set). */
+	{CRM__ENVELOPE__BODY_OPPORTUNITY_ADD, "opportunity.add", true, LEVEL_SETTERS, false,
+	 h_opportunity_add, SCOPE_STORE, "open a sales opportunity on a relation"},
+	{CRM__ENVELOPE__BODY_OPPORTUNITY_STAGE, "opportunity.stage", true, LEVEL_SETTERS, false,
+	 h_opportunity_stage, SCOPE_STORE, "move an opportunity's stage forward"},
+	{CRM__ENVELOPE__BODY_OPPORTUNITY_LOSE, "opportunity.lose", true, LEVEL_SETTERS, false,
+	 h_opportunity_lose, SCOPE_STORE, "close an opportunity as lost, with its defeat reason"},
+	{CRM__ENVELOPE__BODY_OPPORTUNITY_LIST, "opportunity.list", true, PEOPLE, false,
+	 h_opportunity_list, SCOPE_GROUP, "one opportunity, or a relation's, customer's or the caller's"},
+	{CRM__ENVELOPE__BODY_ORDER_PLACE, "order.place", true, LEVEL_SETTERS, false, h_order_place,
+	 SCOPE_OWNED, "place an order (the relation moves to O)"},
+	{CRM__ENVELOPE__BODY_ORDER_DELIVER, "order.deliver", true, LEVEL_SETTERS, false,
+	 h_order_deliver, SCOPE_OWNED, "deliver an order: register the vehicle, level D"},
+	{CRM__ENVELOPE__BODY_ORDER_CANCEL, "order.cancel", true, LEVEL_SETTERS, false,
+	 h_order_cancel, SCOPE_OWNED, "cancel a placed order, with a reason (level T)"},
+	{CRM__ENVELOPE__BODY_ORDER_LIST, "order.list", true, PEOPLE, false, h_order_list,
+	 SCOPE_GROUP, "one order, or a relation's, customer's or the caller's"},
+	{CRM__ENVELOPE__BODY_TEST_DRIVE_ADD, "test_drive.add", true, LEVEL_SETTERS, false,
+	 h_test_drive_add, SCOPE_STORE, "record a test drive"},
+	{CRM__ENVELOPE__BODY_TEST_DRIVE_LIST, "test_drive.list", true, PEOPLE, false,
+	 h_test_drive_list, SCOPE_GROUP, "a relation's, customer's or the caller's test drives"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])

@@ -141,4 +141,25 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT * FROM crm.service_policy_set($1::uuid, $2::text, $3::boolean, $4::integer,"
 	     " $5::integer, $6::integer, $7::integer, $8::integer, $9::double precision,"
 	     " $10::double precision)", 10),
+	/* ---- sales: opportunities, orders, test drives (h_sales.c; sql/0018) */
+	STMT(STMT_OPPORTUNITY_WRITE,
+	     "SELECT x.outcome, (x.opp).* FROM crm.opportunity_write($1::uuid, $2::text, $3::text,"
+	     " $4::bigint, $5::text, $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::text,"
+	     " $12::bigint, $13::bigint) x", 13),
+	STMT(STMT_OPPORTUNITY_LIST,
+	     "SELECT * FROM crm.opportunity_list($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::integer)", 6),
+	STMT(STMT_ORDER_WRITE,
+	     "SELECT x.outcome, x.rel_changed, (x.ord).*, (x.opp).*, (x.rel).* FROM crm.order_write("
+	     "$1::uuid, $2::text, $3::boolean, $4::text, $5::bigint, $6::text, $7::text, $8::text,"
+	     " $9::text, $10::bigint, $11::bigint, $12::text, $13::text, $14::text, $15::text,"
+	     " $16::bigint, $17::bigint, $18::bigint, $19::bigint, $20::bytea) x", 20),
+	STMT(STMT_ORDER_LIST,
+	     "SELECT * FROM crm.order_list($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::integer)", 6),
+	STMT(STMT_TEST_DRIVE_ADD,
+	     "SELECT x.outcome, (x.td).*, (x.opp).* FROM crm.test_drive_add($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::bigint) x", 9),
+	STMT(STMT_TEST_DRIVE_LIST,
+	     "SELECT * FROM crm.test_drive_list($1::uuid, $2::text, $3::text, $4::integer)", 4),
 };

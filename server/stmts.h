@@ -254,6 +254,49 @@ enum stmt_id {
 	 * $8 reminder_lead_days, $9 value_a_pct, $10 value_b_pct
 	 * -> SERVICE_POLICY rows. Group admins only. */
 	STMT_SERVICE_POLICY_SET,
+	/* ---- sales: opportunities, orders, test drives (h_sales.c; sql/0018)
+	 * OPPORTUNITY columns: the 18 of view crm.opportunity_view: id,
+	 * relation_id, customer_id, store_code, stage, status, model,
+	 * expected_price_fen, defeat_reason, defeat_text, competitor_brand,
+	 * version, opened_at_ms, closed_at_ms, created_at_ms, updated_at_ms,
+	 * created_by, history (from, to, by, at_ms joined by U+001E, changes
+	 * by U+001F, oldest first).
+	 * ORDER columns: the 21 of view crm.order_view: id, relation_id,
+	 * customer_id, store_code, opportunity_id, model, configuration,
+	 * price_fen, deposit_fen, status, placed_at_ms, delivered_at_ms,
+	 * cancelled_at_ms, cancel_reason, vin, plate, vehicle_id, version,
+	 * created_by, created_at_ms, updated_at_ms.
+	 * TEST_DRIVE columns: the 12 of view crm.test_drive_view: id,
+	 * relation_id, customer_id, store_code, opportunity_id, model,
+	 * consultant, consultant_name, at_ms, note, created_by, created_at_ms. */
+	/* $1 session_id, $2 action (add, stage, lose), $3 id, $4 version read,
+	 * $5 relation id, $6 stage, $7 model, $8 expected price fen, $9 defeat
+	 * reason, $10 text, $11 competitor brand, $12 at ms, $13 write time ms
+	 * -> outcome ('ok', 'existed', 'stale'), OPPORTUNITY columns. */
+	STMT_OPPORTUNITY_WRITE,
+	/* $1 session_id, $2 id, $3 relation id, $4 customer id, $5 status,
+	 * $6 limit -> OPPORTUNITY columns, newest first. */
+	STMT_OPPORTUNITY_LIST,
+	/* $1 session_id, $2 action (place, deliver, cancel), $3 plan (run and
+	 * roll back), $4 id, $5 version read, $6 relation id, $7 opportunity
+	 * id, $8 model, $9 configuration, $10 price fen, $11 deposit fen,
+	 * $12 vin, $13 plate, $14 vehicle id, $15 reason, $16 at ms, $17 write
+	 * time ms, $18 relation version expected after, $19 next follow-up ms
+	 * expected after, $20 bundle (Relation; NULL for a plan) -> outcome
+	 * ('ok', 'existed', 'stale'), rel_changed, ORDER columns, OPPORTUNITY
+	 * columns (NULL: none), all columns of crm.relation_view (as the write
+	 * leaves it). DC409 when the relation came out other than expected. */
+	STMT_ORDER_WRITE,
+	/* $1 session_id, $2 id, $3 relation id, $4 customer id, $5 status,
+	 * $6 limit -> ORDER columns, newest first. */
+	STMT_ORDER_LIST,
+	/* $1 session_id, $2 id, $3 relation id, $4 opportunity id, $5 model,
+	 * $6 consultant, $7 at ms, $8 note, $9 write time ms -> outcome ('ok',
+	 * 'existed'), TEST_DRIVE columns, OPPORTUNITY columns (NULL: none). */
+	STMT_TEST_DRIVE_ADD,
+	/* $1 session_id, $2 relation id, $3 customer id, $4 limit
+	 * -> TEST_DRIVE columns, newest first. */
+	STMT_TEST_DRIVE_LIST,
 	STMT__COUNT
 };
 

@@ -353,16 +353,19 @@ static int customer_show(struct cli *cli, int argc, char **argv)
 		 !resp->customer_card->customer)
 		rc = cli_unexpected(cli, resp);
 	else {
-		Crm__Envelope *held[2] = {NULL, NULL};
+		Crm__Envelope *held[2] = {NULL, NULL}, *sales[3] = {NULL, NULL, NULL};
 		card_add_followups(cli, resp->customer_card, held);
 		Crm__Envelope *svc_held[3] = {NULL, NULL, NULL};
 		card_add_service(cli, resp->customer_card, svc_held);
+		card_add_sales(cli, resp->customer_card, sales);
 		if (cli->json)
 			print_json(&resp->customer_card->base);
 		else {
 			print_card(resp->customer_card);
+			print_card_sales(resp->customer_card);
 			print_card_service(resp->customer_card);
 		}
+		card_drop_sales(resp->customer_card, sales);
 		card_drop_followups(resp->customer_card, held);
 		card_drop_service(resp->customer_card, svc_held);
 	}

@@ -123,6 +123,14 @@ int cmd_task(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2]);
 void card_drop_followups(Crm__CustomerCard *card, Crm__Envelope *held[2]);
+/* cmd_sales.c: opportunities, orders, test drives; the card's (customer
+ * show), pointing into the replies kept in `held` until card_drop_sales. */
+int cmd_opp(struct cli *cli, int argc, char **argv);
+int cmd_order(struct cli *cli, int argc, char **argv);
+int cmd_testdrive(struct cli *cli, int argc, char **argv);
+void card_add_sales(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[3]);
+void card_drop_sales(Crm__CustomerCard *card, Crm__Envelope *held[3]);
+void print_card_sales(const Crm__CustomerCard *card);
 /* card.c: a follow-up in two lines; tasks as a table; "WeChat" for wechat;
  * the card's open tasks and latest follow-ups. */
 void print_card_followups(const Crm__CustomerCard *card);

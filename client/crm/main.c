@@ -59,6 +59,21 @@ static void usage(FILE *out)
 		"  task reassign TASK_ID --to USER [--reason TEXT]   managers\n"
 		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
 		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
+		"sales (amounts in yuan: 258000 or 25.8万):\n"
+		"  opp add CUSTOMER_OR_RELATION_ID [--stage S] [--model M] [--price YUAN] [--at TIME]\n"
+		"  opp list [CUSTOMER_OR_RELATION_ID] [--status open|won|lost]\n"
+		"  opp stage OPP_ID STAGE --version V | opp show OPP_ID\n"
+		"  opp lose OPP_ID --version V --reason competitor|price|postponed|unreachable|other\n"
+		"      [--text TEXT] [--brand BRAND]      a lost opportunity keeps its reason\n"
+		"  order place CUSTOMER_OR_RELATION_ID --model M --price YUAN [--deposit YUAN]\n"
+		"      [--config TEXT] [--opportunity OPP_ID] [--at TIME]   level O\n"
+		"  order deliver ORDER_ID --version V --vin VIN [--plate P]  level D, vehicle\n"
+		"  order cancel ORDER_ID --version V --reason TEXT           level T\n"
+		"  order list [CUSTOMER_OR_RELATION_ID] [--status S]\n"
+		"  testdrive add CUSTOMER_OR_RELATION_ID --model M [--consultant USER]\n"
+		"      [--opportunity OPP_ID] [--at TIME] [--note TEXT]\n"
+		"  testdrive list [CUSTOMER_OR_RELATION_ID]\n"
+		"\n"
 		"after-sales:\n"
 		"  vehicle add CUSTOMER_ID --vin VIN --model M [--plate P] [--purchased DATE]\n"
 		"      [--store CODE]                      register a car (VIN: 17, no I, O, Q)\n"
@@ -346,6 +361,9 @@ int main(int argc, char **argv)
 		{"base", cmd_base},
 		{"service", cmd_service},
 		{"value", cmd_value},
+		{"opp", cmd_opp},
+		{"order", cmd_order},
+		{"testdrive", cmd_testdrive},
 	};
 	int rc = -1;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
