@@ -52,6 +52,22 @@ void h_order_cancel(struct request *r);
 void h_order_list(struct request *r);
 void h_test_drive_add(struct request *r);
 void h_test_drive_list(struct request *r);
+/* Relationships: referrals, organizations, surveys, complaints (h_relationships.c). */
+void h_referral_add(struct request *r);
+void h_referral_reward(struct request *r);
+void h_referral_list(struct request *r);
+void h_org_add(struct request *r);
+void h_org_list(struct request *r);
+void h_org_contact_add(struct request *r);
+void h_org_plan_add(struct request *r);
+void h_survey_add(struct request *r);
+void h_survey_list(struct request *r);
+void h_survey_questions_get(struct request *r);
+void h_survey_question_set(struct request *r);
+void h_complaint_add(struct request *r);
+void h_complaint_assign(struct request *r);
+void h_complaint_move(struct request *r);
+void h_complaint_list(struct request *r);
 
 /* What the server does: message -> who may call it -> handler, then the
  * widest scope of data it reaches and what it does (the permission table:
@@ -172,6 +188,41 @@ static const struct handler handlers[] = {
 	 h_test_drive_add, SCOPE_STORE, "record a test drive"},
 	{CRM__ENVELOPE__BODY_TEST_DRIVE_LIST, "test_drive.list", true, PEOPLE, false,
 	 h_test_drive_list, SCOPE_GROUP, "a relation's, customer's or the caller's test drives"},
+	/* Relationships (h_relationships.c). The relation's store writes
+	 * referrals, surveys and complaints (a consultant on the relations
+	 * they own and the pool's); managers grant rewards and assign
+	 * complaints; organizations are their store's. */
+	{CRM__ENVELOPE__BODY_REFERRAL_ADD, "referral.add", true, STORE_ROLES, false, h_referral_add,
+	 SCOPE_STORE, "record who referred a customer to the store"},
+	{CRM__ENVELOPE__BODY_REFERRAL_REWARD, "referral.reward", true, STORE_ROLES, false,
+	 h_referral_reward, SCOPE_STORE, "move a referral's reward (managers grant or refuse)"},
+	{CRM__ENVELOPE__BODY_REFERRAL_LIST, "referral.list", true, PEOPLE, false, h_referral_list,
+	 SCOPE_GROUP, "a customer's or the store's referrals"},
+	{CRM__ENVELOPE__BODY_ORG_ADD, "org.add", true, STORE_ROLES, false, h_org_add, SCOPE_STORE,
+	 "register a fleet or key account of the store"},
+	{CRM__ENVELOPE__BODY_ORG_LIST, "org.list", true, PEOPLE, false, h_org_list, SCOPE_GROUP,
+	 "one organization, a customer's, or the store's"},
+	{CRM__ENVELOPE__BODY_ORG_CONTACT_ADD, "org.contact_add", true, STORE_ROLES, false,
+	 h_org_contact_add, SCOPE_STORE, "link a customer to an organization with a role"},
+	{CRM__ENVELOPE__BODY_ORG_PLAN_ADD, "org.plan_add", true, STORE_ROLES, false, h_org_plan_add,
+	 SCOPE_STORE, "add an organization's purchase plan"},
+	{CRM__ENVELOPE__BODY_SURVEY_ADD, "survey.add", true, STORE_ROLES, false, h_survey_add,
+	 SCOPE_STORE, "record a CSI or SSI satisfaction survey"},
+	{CRM__ENVELOPE__BODY_SURVEY_LIST, "survey.list", true, PEOPLE, false, h_survey_list,
+	 SCOPE_GROUP, "a customer's or the store's surveys"},
+	{CRM__ENVELOPE__BODY_SURVEY_QUESTIONS_GET, "survey.questions", true, PEOPLE, false,
+	 h_survey_questions_get, SCOPE_NONE, "the CSI and SSI questionnaires"},
+	{CRM__ENVELOPE__BODY_SURVEY_QUESTION_SET, "survey.question_set", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_survey_question_set, SCOPE_NONE,
+	 "add, change or retire a survey question"},
+	{CRM__ENVELOPE__BODY_COMPLAINT_ADD, "complaint.add", true, STORE_ROLES, false,
+	 h_complaint_add, SCOPE_STORE, "record a customer's complaint"},
+	{CRM__ENVELOPE__BODY_COMPLAINT_ASSIGN, "complaint.assign", true, MANAGERS, false,
+	 h_complaint_assign, SCOPE_STORE, "give a complaint to a person of the store"},
+	{CRM__ENVELOPE__BODY_COMPLAINT_MOVE, "complaint.move", true, STORE_ROLES, false,
+	 h_complaint_move, SCOPE_STORE, "handle, resolve, reopen or close a complaint"},
+	{CRM__ENVELOPE__BODY_COMPLAINT_LIST, "complaint.list", true, PEOPLE, false,
+	 h_complaint_list, SCOPE_GROUP, "one complaint, a customer's or the store's (overdue derived)"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])

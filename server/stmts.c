@@ -113,6 +113,52 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	STMT(STMT_CADENCE_SET,
 	     "SELECT * FROM crm.cadence_set($1::uuid, $2::text, $3::text, $4::integer, $5::integer,"
 	     " $6::text, $7::text, $8::text, $9::boolean)", 9),
+	/* ---- relationships (h_relationships.c; sql/0019) */
+	STMT(STMT_REFERRAL_ADD,
+	     "SELECT x.outcome, (x.rf).* FROM crm.referral_add($1::uuid, $2::text, $3::text,"
+	     " $4::text, $5::text, $6::text, $7::text, $8::text, $9::bigint) x", 9),
+	STMT(STMT_REFERRAL_REWARD,
+	     "SELECT 'ok'::text, * FROM crm.referral_reward($1::uuid, $2::text, $3::text, $4::text,"
+	     " $5::bigint)", 5),
+	STMT(STMT_REFERRAL_LIST,
+	     "SELECT 'ok'::text, * FROM crm.referral_list($1::uuid, $2::text, $3::text, $4::text,"
+	     " $5::integer)", 5),
+	STMT(STMT_ORG_ADD,
+	     "SELECT x.outcome, (x.org).*, x.contact_role FROM crm.org_add($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::text, $7::bigint) x", 7),
+	STMT(STMT_ORG_CONTACT_ADD,
+	     "SELECT x.outcome, (x.org).*, x.contact_role FROM crm.org_contact_add($1::uuid,"
+	     " $2::text, $3::text, $4::text, $5::text, $6::bigint) x", 6),
+	STMT(STMT_PLAN_ADD,
+	     "SELECT x.outcome, (x.org).*, x.contact_role FROM crm.plan_add($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::integer, $6::bigint, $7::text, $8::text, $9::bigint) x", 9),
+	STMT(STMT_ORG_LIST,
+	     "SELECT x.outcome, (x.org).*, x.contact_role FROM crm.org_list($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::integer) x", 6),
+	STMT(STMT_SURVEY_QUESTIONS,
+	     "SELECT * FROM crm.survey_questions_get($1::uuid, $2::text)", 2),
+	STMT(STMT_SURVEY_QUESTION_SET,
+	     "SELECT * FROM crm.survey_question_set($1::uuid, $2::text, $3::integer, $4::text,"
+	     " $5::integer, $6::boolean)", 6),
+	STMT(STMT_SURVEY_ADD,
+	     "SELECT x.outcome, (x.sv).* FROM crm.survey_add($1::uuid, $2::text, $3::text, $4::text,"
+	     " $5::text, $6::text, $7::text, $8::bigint, $9::text, $10::text, $11::bigint) x", 11),
+	STMT(STMT_SURVEY_LIST,
+	     "SELECT 'ok'::text, * FROM crm.survey_list($1::uuid, $2::text, $3::text, $4::text,"
+	     " $5::integer)", 5),
+	STMT(STMT_COMPLAINT_ADD,
+	     "SELECT x.outcome, (x.cp).*, x.overdue FROM crm.complaint_add($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint, $9::bigint,"
+	     " $10::bigint) x", 10),
+	STMT(STMT_COMPLAINT_ASSIGN,
+	     "SELECT x.outcome, (x.cp).*, x.overdue FROM crm.complaint_assign($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::bigint) x", 5),
+	STMT(STMT_COMPLAINT_MOVE,
+	     "SELECT x.outcome, (x.cp).*, x.overdue FROM crm.complaint_move($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::bigint) x", 6),
+	STMT(STMT_COMPLAINT_LIST,
+	     "SELECT x.outcome, (x.cp).*, x.overdue FROM crm.complaint_list($1::uuid, $2::text,"
+	     " $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::bigint, $9::integer) x", 9),
 	/* ---- after-sales (h_service.c; sql/0017) */
 	STMT(STMT_VEHICLE_ADD,
 	     "SELECT x.existed, (x.veh).* FROM crm.vehicle_add($1::uuid, $2::text, $3::text,"

@@ -206,6 +206,68 @@ enum stmt_id {
 	 * (0 removes), $6 method, $7 purpose, $8 assignee, $9 any_task_covers
 	 * -> CADENCE rows (all rules). Group admins only. */
 	STMT_CADENCE_SET,
+	/* ---- relationships (h_relationships.c; sql/0019). Every statement
+	 * but the questions' answers outcome ('ok', or 'existed' for a
+	 * create retried with its id), then the record's columns; times are
+	 * unix ms, write times crmd's clock.
+	 * REFERRAL columns: the 16 of crm.referral_view, then store_id.
+	 * ORGANIZATION columns: the 12 of crm.organization_view (contacts and
+	 * plans as U+001E/U+001F-joined text), store_id, owner_id, then
+	 * contact_role.
+	 * SURVEY columns: the 14 of crm.survey_view (scores joined likewise),
+	 * then store_id.
+	 * COMPLAINT columns: the 21 of crm.complaint_view (events and
+	 * followup_ids joined likewise), store_id, assignee_id, due_at, then
+	 * overdue. */
+	/* $1 session_id, $2 id, $3 referrer_id, $4 referred_id, $5 relation_id,
+	 * $6 opportunity_id, $7 note, $8 reward_status, $9 write time
+	 * -> outcome, REFERRAL. */
+	STMT_REFERRAL_ADD,
+	/* $1 session_id, $2 id, $3 reward_status, $4 note, $5 at -> REFERRAL. */
+	STMT_REFERRAL_REWARD,
+	/* $1 session_id, $2 customer_id, $3 reward_status, $4 store_code,
+	 * $5 limit -> REFERRAL rows. */
+	STMT_REFERRAL_LIST,
+	/* $1 session_id, $2 id, $3 kind, $4 name, $5 owner, $6 note, $7 write
+	 * time -> outcome, ORGANIZATION. */
+	STMT_ORG_ADD,
+	/* $1 session_id, $2 organization_id, $3 customer_id, $4 role, $5 title,
+	 * $6 write time -> outcome, ORGANIZATION. */
+	STMT_ORG_CONTACT_ADD,
+	/* $1 session_id, $2 plan id, $3 organization_id, $4 model, $5 quantity,
+	 * $6 expected_at, $7 status, $8 note, $9 write time -> outcome,
+	 * ORGANIZATION. */
+	STMT_PLAN_ADD,
+	/* $1 session_id, $2 id, $3 customer_id, $4 kind, $5 store_code,
+	 * $6 limit -> outcome, ORGANIZATION rows. */
+	STMT_ORG_LIST,
+	/* $1 session_id, $2 kind -> kind, number, text, scale_max, active,
+	 * updated_at_ms, updated_by. */
+	STMT_SURVEY_QUESTIONS,
+	/* $1 session_id, $2 kind, $3 number, $4 text, $5 scale_max, $6 active
+	 * -> as STMT_SURVEY_QUESTIONS. Group admins only. */
+	STMT_SURVEY_QUESTION_SET,
+	/* $1 session_id, $2 id, $3 kind, $4 customer_id, $5 relation_id,
+	 * $6 subject_kind, $7 subject_id, $8 at, $9 scores ("n:score,..."),
+	 * $10 comment, $11 write time -> outcome, SURVEY. */
+	STMT_SURVEY_ADD,
+	/* $1 session_id, $2 customer_id, $3 kind, $4 store_code, $5 limit
+	 * -> SURVEY rows. */
+	STMT_SURVEY_LIST,
+	/* $1 session_id, $2 id, $3 customer_id, $4 relation_id, $5 priority,
+	 * $6 category, $7 content, $8 received_at, $9 due_at (0 policy),
+	 * $10 write time -> outcome, COMPLAINT. */
+	STMT_COMPLAINT_ADD,
+	/* $1 session_id, $2 id, $3 assignee, $4 note, $5 at -> outcome,
+	 * COMPLAINT. */
+	STMT_COMPLAINT_ASSIGN,
+	/* $1 session_id, $2 id, $3 to_status, $4 note, $5 followup_id, $6 at
+	 * -> outcome, COMPLAINT. */
+	STMT_COMPLAINT_MOVE,
+	/* $1 session_id, $2 id, $3 customer_id, $4 status, $5 assignee,
+	 * $6 store_code, $7 overdue_only, $8 at, $9 limit -> outcome,
+	 * COMPLAINT rows. */
+	STMT_COMPLAINT_LIST,
 	/* ---- after-sales (h_service.c; sql/0017)
 	 * VEHICLE columns: the 11 of view crm.vehicle_view: id, customer_id,
 	 * customer_name, store_code, vin, model, plate, purchased_on

@@ -358,14 +358,18 @@ static int customer_show(struct cli *cli, int argc, char **argv)
 		Crm__Envelope *svc_held[3] = {NULL, NULL, NULL};
 		card_add_service(cli, resp->customer_card, svc_held);
 		card_add_sales(cli, resp->customer_card, sales);
+		Crm__Envelope *rel_held[4] = {NULL, NULL, NULL, NULL};
+		card_add_relationships(cli, resp->customer_card, rel_held);
 		if (cli->json)
 			print_json(&resp->customer_card->base);
 		else {
 			print_card(resp->customer_card);
 			print_card_sales(resp->customer_card);
 			print_card_service(resp->customer_card);
+			print_card_relationships(resp->customer_card);
 		}
 		card_drop_sales(resp->customer_card, sales);
+		card_drop_relationships(resp->customer_card, rel_held);
 		card_drop_followups(resp->customer_card, held);
 		card_drop_service(resp->customer_card, svc_held);
 	}

@@ -161,6 +161,28 @@ void svc_base_classes(const Crm__BaseCustomer *b, char *out, size_t cap);
 struct table;
 void svc_table_print(struct table *t, const char *indent);
 
+/* cmd_relationships.c, cmd_org.c, cmd_complaint.c: referrals,
+ * organizations, surveys, complaints (issue 6), and their part of the card
+ * (customer show): the lists point into the replies kept in `held` until
+ * card_drop_relationships. */
+int cmd_referral(struct cli *cli, int argc, char **argv);
+int cmd_org(struct cli *cli, int argc, char **argv);
+int cmd_survey(struct cli *cli, int argc, char **argv);
+int cmd_complaint(struct cli *cli, int argc, char **argv);
+void card_add_relationships(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[4]);
+void card_drop_relationships(Crm__CustomerCard *card, Crm__Envelope *held[4]);
+void print_card_relationships(const Crm__CustomerCard *card);
+void print_complaint_rows(Crm__Complaint *const *items, size_t n, const char *indent);
+/* Sends `req` in the saved session; prints the reply's body (JSON with
+ * --json, else `print`) when it is `want`, else the error. Exit code. */
+typedef void (*rel_print_fn)(const Crm__Envelope *resp);
+int rel_call(struct cli *cli, Crm__Envelope *req, Crm__Envelope__BodyCase want,
+	     rel_print_fn print);
+bool rel_uuid_arg(const char *s);
+/* A local time or date for option `opt`; EXIT_OK or the usage error printed. */
+int rel_time_arg(const struct cli *cli, const char *u, const char *opt, const char *v,
+		 int64_t *ms);
+
 /* card.c: how records look on a terminal. Times are local. */
 void format_ms(int64_t ms, char *out, size_t cap);
 void print_customer_brief(const Crm__CustomerReply *reply);

@@ -87,6 +87,16 @@ static void usage(FILE *out)
 		"  service reminders run [--store CODE] [--at TIME]   maintenance reminder tasks\n"
 		"  value recompute [--store CODE] [--at TIME]   value classes A/B/C (managers)\n"
 		"\n"
+		"relationships:\n"
+		"  referral add REFERRED_ID --by REFERRER_ID [--opportunity ID] [--note T] [--pending]\n"
+		"  referral list [CUSTOMER_ID] [--status S] | reward REFERRAL_ID pending|granted|refused\n"
+		"  org add --kind KIND --name NAME [--owner USER] | show ORG_ID | list [--customer ID]\n"
+		"  org contact add ORG_ID CUSTOMER_ID --role ROLE [--title T]\n"
+		"  org plan add ORG_ID --model M --quantity N --expected DATE [--status S]\n"
+		"  survey add CUSTOMER_ID csi --visit ID | ssi --order ID --score N=S...\n"
+		"  survey list [CUSTOMER_ID] | questions [csi|ssi] | question KIND N --text T --scale 5|10\n"
+		"  complaint add CUSTOMER_ID --content T [--priority P] [--category C] [--due TIME]\n"
+		"  complaint assign|handle|resolve|close COMPLAINT_ID ... | list [--overdue] | show ID\n"
 		"\n"
 		"administration:\n"
 		"  audit [--user U] [--customer ID] [--action A] [--since T] [--until T]\n"
@@ -356,6 +366,10 @@ int main(int argc, char **argv)
 		{"tasks", cmd_tasks},
 		{"task", cmd_task},
 		{"policy", cmd_policy},
+		{"referral", cmd_referral},
+		{"org", cmd_org},
+		{"survey", cmd_survey},
+		{"complaint", cmd_complaint},
 		{"vehicle", cmd_vehicle},
 		{"visit", cmd_visit},
 		{"base", cmd_base},
