@@ -209,9 +209,9 @@ static void handle_stream_control(struct conn *c, Crm__Envelope *env)
 		uint64_t credit = (uint64_t)r->credit + env->stream_credit->frames;
 		r->credit = credit > 1024 ? 1024 : (uint32_t)credit;
 	}
-	if (r->stream_waiting && r->credit > 0) {
+	if (r->stream_waiting && r->credit > 0 && r->h->more) {
 		r->stream_waiting = false;
-		h_customer_list_more(r);
+		r->h->more(r);
 	}
 }
 
@@ -359,6 +359,7 @@ static void on_closed(struct tls_stream *ts)
 	struct server *srv = c->srv;
 	if (!ts->handshake_done)
 		handshake_ended();
+	attach_conn_closed(c);
 	while (c->requests) {
 		struct request *r = c->requests;
 		c->requests = r->next;

@@ -90,7 +90,7 @@ static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_CUSTOMER_GET, "customer.get", true, PEOPLE, false, h_customer_get,
 	 SCOPE_GROUP, "read one customer and their relations"},
 	{CRM__ENVELOPE__BODY_CUSTOMER_LIST, "customer.list", true, PEOPLE, true, h_customer_list,
-	 SCOPE_GROUP, "list and search customers (streamed)"},
+	 SCOPE_GROUP, "list and search customers (streamed)", h_customer_list_more},
 	{CRM__ENVELOPE__BODY_CUSTOMER_CARD_GET, "customer.card", true, PEOPLE, false, h_customer_card,
 	 SCOPE_GROUP, "a customer's card: relations at every store and history"},
 	{CRM__ENVELOPE__BODY_CUSTOMER_UPDATE, "customer.update", true, WRITERS, false, h_customer_update,
@@ -223,6 +223,18 @@ static const struct handler handlers[] = {
 	 h_complaint_move, SCOPE_STORE, "handle, resolve, reopen or close a complaint"},
 	{CRM__ENVELOPE__BODY_COMPLAINT_LIST, "complaint.list", true, PEOPLE, false,
 	 h_complaint_list, SCOPE_GROUP, "one complaint, a customer's or the store's (overdue derived)"},
+	/* Attachments of follow-ups (h_attach.c): uploaded like follow-ups are
+	 * written (the relation's store), read like follow-ups are read. */
+	{CRM__ENVELOPE__BODY_ATTACHMENT_BEGIN, "attachment.begin", true, STORE_ROLES, false,
+	 h_attach_begin, SCOPE_STORE, "start uploading a file to a follow-up (10 MiB at most)"},
+	{CRM__ENVELOPE__BODY_ATTACHMENT_CHUNK, "attachment.chunk", true, STORE_ROLES, false,
+	 h_attach_chunk, SCOPE_STORE, "the next piece of an upload"},
+	{CRM__ENVELOPE__BODY_ATTACHMENT_COMMIT, "attachment.commit", true, STORE_ROLES, false,
+	 h_attach_commit, SCOPE_STORE, "check an upload's size and SHA-256 and store it"},
+	{CRM__ENVELOPE__BODY_ATTACHMENT_GET, "attachment.get", true, PEOPLE, true, h_attach_get,
+	 SCOPE_GROUP, "read an attachment back (streamed)", h_attach_get_more},
+	{CRM__ENVELOPE__BODY_ATTACHMENT_LIST, "attachment.list", true, PEOPLE, false, h_attach_list,
+	 SCOPE_GROUP, "the attachments of follow-ups"},
 };
 
 #define NHANDLERS (sizeof handlers / sizeof handlers[0])

@@ -54,6 +54,7 @@ struct conn {
 	bool output_stalled;           /* reading paused: output over max_output_bytes */
 	bool in_input;                 /* inside process_input (conn.c) */
 	bool input_again;              /* called again meanwhile: go round once more */
+	struct attach_upload *uploads; /* attachment uploads in progress (h_attach.c) */
 	struct session session;
 };
 
@@ -74,6 +75,7 @@ struct request {
 	char cursor[37];
 	uint32_t remaining;            /* 0 means no limit */
 	uint32_t page_size;
+	uint64_t stream_offset;        /* attachment.get: where the next frame starts */
 	/* Login state. */
 	uv_work_t work;
 	char *password;
@@ -113,6 +115,8 @@ struct handler {
 	/* Permission table (docs/PERMISSIONS.md, printed by crmd --permissions). */
 	enum handler_scope scope;      /* widest data a caller reaches; 0: none */
 	const char *summary;           /* one line: what the request does */
+	/* Streams: sends the next frame once the client gave credit (conn.c). */
+	handler_fn more;
 };
 
 #define ROLE_BIT(r) (1u << (r))
@@ -207,6 +211,15 @@ void h_relation_update(struct request *r);
 void h_level_set(struct request *r);
 void h_handover(struct request *r);
 void h_customer_card(struct request *r);
+/* Attachments of follow-ups (h_attach.c). */
+void h_attach_begin(struct request *r);
+void h_attach_chunk(struct request *r);
+void h_attach_commit(struct request *r);
+void h_attach_get(struct request *r);
+void h_attach_get_more(struct request *r);
+void h_attach_list(struct request *r);
+/* The connection is closing: its uploads in progress are deleted. */
+void attach_conn_closed(struct conn *c);
 /* Privacy (h_privacy.c). */
 void h_customer_reveal(struct request *r);
 void h_customer_export(struct request *r);

@@ -187,6 +187,22 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "SELECT * FROM crm.service_policy_set($1::uuid, $2::text, $3::boolean, $4::integer,"
 	     " $5::integer, $6::integer, $7::integer, $8::integer, $9::double precision,"
 	     " $10::double precision)", 10),
+	/* ---- attachments of follow-ups (h_attach.c; sql/0020) */
+	STMT(STMT_ATTACH_BEGIN,
+	     "SELECT x.outcome, (x.att).* FROM crm.attachment_begin($1::uuid, $2::text, $3::text,"
+	     " $4::text, $5::text, $6::bigint, $7::text) x", 7),
+	STMT(STMT_ATTACH_CHUNK,
+	     "SELECT crm.attachment_chunk($1::uuid, $2::text, $3::bigint, $4::bytea)", 4),
+	STMT(STMT_ATTACH_COMMIT,
+	     "SELECT x.outcome, (x.att).* FROM crm.attachment_commit($1::uuid, $2::text,"
+	     " $3::text) x", 3),
+	STMT(STMT_ATTACH_ABANDON,
+	     "SELECT crm.attachment_abandon($1::uuid, $2::text)", 2),
+	STMT(STMT_ATTACH_READ,
+	     "SELECT (x.att).*, x.chunk_offset, x.chunk_hex FROM crm.attachment_read($1::uuid,"
+	     " $2::text, $3::bigint) x", 3),
+	STMT(STMT_ATTACH_LIST,
+	     "SELECT * FROM crm.attachment_list($1::uuid, $2::text)", 2),
 	/* ---- sales: opportunities, orders, test drives (h_sales.c; sql/0018) */
 	STMT(STMT_OPPORTUNITY_WRITE,
 	     "SELECT x.outcome, (x.opp).* FROM crm.opportunity_write($1::uuid, $2::text, $3::text,"

@@ -316,6 +316,27 @@ enum stmt_id {
 	 * $8 reminder_lead_days, $9 value_a_pct, $10 value_b_pct
 	 * -> SERVICE_POLICY rows. Group admins only. */
 	STMT_SERVICE_POLICY_SET,
+	/* ---- attachments of follow-ups (h_attach.c; sql/0020)
+	 * ATTACHMENT columns: the first 11 of view crm.attachment_view, the
+	 * fields of AttachmentInfo in order: id, followup_id, name, media_type,
+	 * size, sha256 (hex), uploaded_by, created_at_ms (0 while uploading),
+	 * relation_id, customer_id, store_code; then stored_at, erased_at. */
+	/* $1 session_id, $2 id, $3 followup id, $4 name, $5 media type, $6 size,
+	 * $7 sha256 (hex) -> outcome ('ok', 'existed'), ATTACHMENT columns. */
+	STMT_ATTACH_BEGIN,
+	/* $1 session_id, $2 id, $3 offset, $4 data (binary bytea) -> bytes held. */
+	STMT_ATTACH_CHUNK,
+	/* $1 session_id, $2 id, $3 sha256 crmd computed (NULL: crmd has no
+	 * upload of it) -> outcome ('ok', 'existed'), ATTACHMENT columns. */
+	STMT_ATTACH_COMMIT,
+	/* $1 session_id, $2 id -> nothing: deletes the caller's upload in
+	 * progress. */
+	STMT_ATTACH_ABANDON,
+	/* $1 session_id, $2 id, $3 offset -> ATTACHMENT columns, chunk_offset,
+	 * chunk_hex (NULL: no chunk starts there). */
+	STMT_ATTACH_READ,
+	/* $1 session_id, $2 follow-up ids (U+001F) -> ATTACHMENT columns. */
+	STMT_ATTACH_LIST,
 	/* ---- sales: opportunities, orders, test drives (h_sales.c; sql/0018)
 	 * OPPORTUNITY columns: the 18 of view crm.opportunity_view: id,
 	 * relation_id, customer_id, store_code, stage, status, model,

@@ -7,6 +7,17 @@
 
 #include "crm.h"
 
+/* "12.3 KiB", "4.0 MiB", "512 bytes" (attachments). */
+void format_size(uint64_t bytes, char *out, size_t cap)
+{
+	if (bytes < 1024)
+		snprintf(out, cap, "%llu bytes", (unsigned long long)bytes);
+	else if (bytes < 1024 * 1024)
+		snprintf(out, cap, "%.1f KiB", (double)bytes / 1024);
+	else
+		snprintf(out, cap, "%.1f MiB", (double)bytes / (1024 * 1024));
+}
+
 void format_ms(int64_t ms, char *out, size_t cap)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -329,6 +340,12 @@ void print_followup_line(const Crm__Followup *f, const char *indent)
 	printf("\n%s  %s\n", indent, f->content);
 	if (f->feedback && *f->feedback)
 		printf("%s  feedback: %s\n", indent, f->feedback);
+	for (size_t i = 0; i < f->n_attachments; i++) {
+		char size[32];
+		format_size(f->attachments[i]->size, size, sizeof size);
+		printf("%s  attachment: %s (%s, %s) %s\n", indent, f->attachments[i]->name, size,
+		       f->attachments[i]->media_type, f->attachments[i]->id);
+	}
 }
 
 static const char *task_state(const Crm__Task *t)

@@ -326,6 +326,10 @@ static int followup_list(struct cli *cli, int argc, char **argv)
 		if (crmc_status(resp) != CRM__CODE__NOT_FOUND)
 			break;
 	}
+	Crm__FollowupPage *fp = crmc_status(resp) == CRM__CODE__OK &&
+		resp->body_case == CRM__ENVELOPE__BODY_FOLLOWUP_PAGE ? resp->followup_page : NULL;
+	if (fp)
+		attach_fill_followups(cli, fp->followups, fp->n_followups);
 	if (crmc_status(resp) != CRM__CODE__OK) {
 		rc = cli_fail_response(cli, resp);
 	} else if (resp->body_case != CRM__ENVELOPE__BODY_FOLLOWUP_PAGE || !resp->followup_page) {
@@ -338,6 +342,8 @@ static int followup_list(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < resp->followup_page->n_followups; i++)
 			print_followup_line(resp->followup_page->followups[i], "");
 	}
+	if (fp)
+		attach_drop_followups(fp->followups, fp->n_followups);
 	crm__envelope__free_unpacked(resp, NULL);
 	return rc;
 }
@@ -637,6 +643,7 @@ void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope 
 	    held[0]->body_case == CRM__ENVELOPE__BODY_FOLLOWUP_PAGE) {
 		card->followups = held[0]->followup_page->followups;
 		card->n_followups = held[0]->followup_page->n_followups;
+		attach_fill_followups(cli, card->followups, card->n_followups);
 	}
 	Crm__TaskList tl = CRM__TASK_LIST__INIT;
 	tl.customer_id = card->customer->id;
@@ -656,6 +663,7 @@ void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope 
 void card_drop_followups(Crm__CustomerCard *card, Crm__Envelope *held[2])
 {
 	/* The lists belong to the held replies, not to the card's. */
+	attach_drop_followups(card->followups, card->n_followups);
 	card->followups = NULL;
 	card->n_followups = 0;
 	card->open_tasks = NULL;

@@ -123,6 +123,13 @@ int cmd_task(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2]);
 void card_drop_followups(Crm__CustomerCard *card, Crm__Envelope *held[2]);
+/* cmd_attach.c: crm attach put|get|list; the attachments of follow-ups
+ * (one attachment.list) for followup list and customer show, emptied again
+ * by attach_drop_followups before the follow-ups' reply is freed. */
+int cmd_attach(struct cli *cli, int argc, char **argv);
+void attach_fill_followups(struct cli *cli, Crm__Followup **f, size_t n);
+void attach_drop_followups(Crm__Followup **f, size_t n);
+void format_size(uint64_t bytes, char *out, size_t cap);
 /* cmd_sales.c: opportunities, orders, test drives; the card's (customer
  * show), pointing into the replies kept in `held` until card_drop_sales. */
 int cmd_opp(struct cli *cli, int argc, char **argv);

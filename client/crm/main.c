@@ -57,6 +57,10 @@ static void usage(FILE *out)
 		"  task done TASK_ID --method M --type T --content TEXT [...followup add options]\n"
 		"  task skip TASK_ID --reason TEXT\n"
 		"  task reassign TASK_ID --to USER [--reason TEXT]   managers\n"
+		"  attach put FOLLOWUP_ID FILE [--name NAME] [--type MEDIA_TYPE]\n"
+		"                                          attach a file of up to 10 MiB\n"
+		"  attach get ATTACHMENT_ID [-o FILE|-] [--force]   read it back (SHA-256 checked)\n"
+		"  attach list FOLLOWUP_ID                 a follow-up's attachments\n"
 		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
 		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
 		"sales (amounts in yuan: 258000 or 25.8万):\n"
@@ -355,6 +359,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(struct cli *, int, char **);
 	} commands[] = {
+		{"attach", cmd_attach},
 		{"audit", cmd_audit},
 		{"login", cmd_login},
 		{"logout", cmd_logout},
