@@ -7,6 +7,7 @@
 #endif
 
 #include "log.h"
+#include "reminders.h"
 #include "server.h"
 
 static const struct tls_stream_ops conn_ops;
@@ -360,6 +361,8 @@ static void on_closed(struct tls_stream *ts)
 	if (!ts->handshake_done)
 		handshake_ended();
 	attach_conn_closed(c);
+	if (c->subscribed)
+		reminders_conn_closed(c);
 	while (c->requests) {
 		struct request *r = c->requests;
 		c->requests = r->next;

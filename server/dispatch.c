@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "reminders.h"
 #include "server.h"
 
 
@@ -165,6 +166,10 @@ static const struct handler handlers[] = {
 	{CRM__ENVELOPE__BODY_SERVICE_POLICY_SET, "policy.service_set", true,
 	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN), false, h_service_policy_set,
 	 SCOPE_NONE, "set or remove a brand's after-sales policy (audited)"},
+	/* Pushed reminders (reminders.c): a person's own tasks; managers' also
+	 * the store pool's. */
+	{CRM__ENVELOPE__BODY_REMINDER_SUBSCRIBE, "reminder.subscribe", true, PEOPLE, false,
+	 h_reminder_subscribe, SCOPE_STORE, "push the caller's tasks as they fall due; list those already due"},
 	/* Sales (h_sales.c). Consultants and managers of the relation's store
 	 * write; orders move levels, so a consultant places and changes them
 	 * on owned relations only (as level.set). */

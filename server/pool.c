@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -83,6 +84,7 @@ struct pool {
 	uv_loop_t *loop;
 	char *host, *dbname, *user, *password;
 	char port[16];
+	char name[24];                    /* log prefix; "" for the request pool */
 	int connect_timeout_s;
 	int max_queue;
 	int size;
@@ -365,7 +367,11 @@ static void conn_teardown(struct pool_conn *c)
 static void log_db(enum log_level level, const char *event, const struct pool_conn *c,
 		   const char *reason, uint64_t retry_ms)
 {
-	char host[160], why[300];
+	char host[160], why[300], named[64];
+	if (c->pool->name[0]) {
+		snprintf(named, sizeof named, "%s.%s", c->pool->name, event);
+		event = named;
+	}
 	log_quote(host, sizeof host, c->pool->host ? c->pool->host : "");
 	if (reason)
 		log_quote(why, sizeof why, reason);
@@ -490,8 +496,11 @@ static void conn_connect(struct pool_conn *c)
 	const char *keys[] = {"host", "port", "dbname", "user", "password",
 			      "application_name", "client_encoding", "keepalives_idle",
 			      "keepalives_interval", "keepalives_count", NULL};
+	/* crmd/PID: pg_stat_activity tells one crmd's sessions from another's. */
+	char app[32];
+	snprintf(app, sizeof app, "crmd/%ld", (long)getpid());
 	const char *vals[] = {p->host, p->port, p->dbname, p->user, p->password,
-			      "crmd", "UTF8", "30", "10", "3", NULL};
+			      app, "UTF8", "30", "10", "3", NULL};
 	c->pg = PQconnectStartParams(keys, vals, 0);
 	c->state = CONN_CONNECTING;
 	if (!c->pg) {
@@ -706,6 +715,7 @@ struct pool *pool_new(uv_loop_t *loop, const struct pool_options *opt)
 							  : DEFAULT_CONNECT_TIMEOUT_S;
 	p->max_queue = opt->max_queue > 0 ? opt->max_queue : DEFAULT_MAX_QUEUE;
 	snprintf(p->port, sizeof p->port, "%d", opt->port > 0 ? opt->port : 5432);
+	snprintf(p->name, sizeof p->name, "%s", opt->name ? opt->name : "");
 	p->host = dup_or_null(opt->host);
 	p->dbname = dup_or_null(opt->dbname);
 	p->user = dup_or_null(opt->user);
@@ -831,7 +841,9 @@ void pool_close(struct pool *p, void (*done)(void *arg), void *arg)
 		c->state = CONN_CLOSED;
 		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 	}
-	log_info("db.closed", "conns=%d", p->size);
+	char event[64];
+	snprintf(event, sizeof event, "%s%sdb.closed", p->name, p->name[0] ? "." : "");
+	log_info(event, "conns=%d", p->size);
 	fail_queued(p, CRM__CODE__UNAVAILABLE, "database pool closing");
 	while (running) {
 		struct pool_query *next = running->next;

@@ -44,6 +44,9 @@ struct pool_options {
 	int size;                  /* connections */
 	int connect_timeout_s;
 	int max_queue;             /* queued calls beyond which RESOURCE_EXHAUSTED */
+	/* Prefixes the pool's log events ("reminders" logs reminders.db.up):
+	 * NULL for the request pool, whose db.up and db.down others wait for. */
+	const char *name;
 };
 
 struct pool *pool_new(uv_loop_t *loop, const struct pool_options *opt);

@@ -8,6 +8,7 @@
 
 #include "crl_http.h"
 #include "log.h"
+#include "reminders.h"
 #include "server.h"
 
 
@@ -116,6 +117,7 @@ void server_drain(struct server *srv, const char *why)
 		log_info("server.draining", "signal=%s connections=%d", why, srv->nconns);
 		close_quietly((uv_handle_t *)&srv->listener);
 		crl_http_stop(srv);
+		reminders_stop(srv);
 		uv_timer_start(&srv->drain_timer, on_drain_timeout,
 			       (uint64_t)srv->cfg->drain_timeout_ms, 0);
 		conn_close_all(srv);
@@ -160,6 +162,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	pool_start(srv->pool);
 	auth_certs_start(srv); /* revoked client certificates, when client_ca is set */
 	service_timer_start(srv); /* daily maintenance reminders and value classes */
+	if (!reminders_start(srv, err, errcap))
+		return -1;
 
 	struct sockaddr_storage addr;
 	if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0 &&

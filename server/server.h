@@ -21,6 +21,7 @@
 
 struct request;
 struct crl_http;
+struct reminders;
 
 enum conn_state {
 	CONN_HANDSHAKE,  /* TCP accepted, TLS handshake running */
@@ -55,6 +56,7 @@ struct conn {
 	bool in_input;                 /* inside process_input (conn.c) */
 	bool input_again;              /* called again meanwhile: go round once more */
 	struct attach_upload *uploads; /* attachment uploads in progress (h_attach.c) */
+	bool subscribed;               /* asked for reminders (reminders.c holds it) */
 	struct session session;
 };
 
@@ -129,6 +131,7 @@ struct server {
 	struct pool *pool;
 	uv_tcp_t listener;
 	struct crl_http *crl;          /* the CRL listener; NULL unless server.crl_listen */
+	struct reminders *reminders;   /* pushes tasks falling due (reminders.c) */
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
 	uv_prepare_t flush_prepare;

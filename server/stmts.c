@@ -224,4 +224,10 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     " $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::bigint) x", 9),
 	STMT(STMT_TEST_DRIVE_LIST,
 	     "SELECT * FROM crm.test_drive_list($1::uuid, $2::text, $3::text, $4::integer)", 4),
+	/* ---- pushed reminders (reminders.c; sql/0021) */
+	STMT(STMT_REMINDERS_DUE,
+	     "SELECT x.sessions, x.due_at_us, (x.task).* FROM crm.reminders_due($1::text,"
+	     " $2::bigint, $3::uuid, $4::bigint, $5::integer) x", 5),
+	STMT(STMT_REMINDER_CATCHUP,
+	     "SELECT * FROM crm.reminder_catchup($1::uuid, $2::bigint, $3::integer)", 3),
 };

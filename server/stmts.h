@@ -337,6 +337,14 @@ enum stmt_id {
 	STMT_ATTACH_READ,
 	/* $1 session_id, $2 follow-up ids (U+001F) -> ATTACHMENT columns. */
 	STMT_ATTACH_LIST,
+	/* ---- pushed reminders (reminders.c; sql/0021) */
+	/* No session (reminders.c's own connection): $1 session ids (U+001F),
+	 * $2 cursor due time us, $3 cursor task id, $4 up to ms, $5 limit
+	 * -> sessions (U+001F), due_at_us, TASK columns; by (due_at, id). */
+	STMT_REMINDERS_DUE,
+	/* $1 session_id, $2 since ms, $3 limit -> TASK columns, oldest first:
+	 * the caller's open tasks (managers: and the pool's) due before $2. */
+	STMT_REMINDER_CATCHUP,
 	/* ---- sales: opportunities, orders, test drives (h_sales.c; sql/0018)
 	 * OPPORTUNITY columns: the 18 of view crm.opportunity_view: id,
 	 * relation_id, customer_id, store_code, stage, status, model,

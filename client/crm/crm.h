@@ -121,6 +121,8 @@ int cmd_followup(struct cli *cli, int argc, char **argv);
 int cmd_tasks(struct cli *cli, int argc, char **argv);
 int cmd_task(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
+/* cmd_watch.c: tasks as they fall due (reminder.subscribe), until Ctrl-C. */
+int cmd_watch(struct cli *cli, int argc, char **argv);
 void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2]);
 void card_drop_followups(Crm__CustomerCard *card, Crm__Envelope *held[2]);
 /* cmd_attach.c: crm attach put|get|list; the attachments of follow-ups

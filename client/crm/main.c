@@ -63,6 +63,7 @@ static void usage(FILE *out)
 		"  attach list FOLLOWUP_ID                 a follow-up's attachments\n"
 		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
 		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
+		"  watch                                   print your tasks as they fall due (Ctrl-C ends)\n"
 		"sales (amounts in yuan: 258000 or 25.8万):\n"
 		"  opp add CUSTOMER_OR_RELATION_ID [--stage S] [--model M] [--price YUAN] [--at TIME]\n"
 		"  opp list [CUSTOMER_OR_RELATION_ID] [--status open|won|lost]\n"
@@ -383,6 +384,7 @@ int main(int argc, char **argv)
 		{"opp", cmd_opp},
 		{"order", cmd_order},
 		{"testdrive", cmd_testdrive},
+		{"watch", cmd_watch},
 	};
 	int rc = -1;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
