@@ -56,6 +56,8 @@ static const struct key_def keys[] = {
 	INT("auth", "revocation_refresh_s", revocation_refresh_s, 1, 86400),
 	INT("service", "daily_run_s", service_daily_run_s, 0, 31 * 86400),
 	INT("service", "daily_hour", service_daily_hour, -1, 23),
+	STR("sender", "kind", sender_kind),
+	STR("sender", "spool_dir", spool_dir),
 	STR("log", "level", log_level),
 };
 
@@ -91,6 +93,8 @@ void config_defaults(struct crm_config *c)
 	c->revocation_refresh_s = 60;
 	c->service_daily_run_s = 86400;
 	c->service_daily_hour = 3;
+	strcpy(c->sender_kind, "spool");
+	strcpy(c->spool_dir, "var/spool");
 	strcpy(c->log_level, "info");
 }
 

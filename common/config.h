@@ -50,6 +50,10 @@ struct crm_config {
 	int service_daily_run_s;     /* maintenance reminders and value classes; 0 off */
 	int service_daily_hour;      /* first run at this local hour; -1: an hour after start */
 
+	/* [sender] (server/sender.c): how messages from templates leave. */
+	char sender_kind[16];        /* "spool" or "none" */
+	char spool_dir[512];         /* the spool sender's folder */
+
 	/* [log] */
 	char log_level[16];
 };

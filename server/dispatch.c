@@ -69,6 +69,13 @@ void h_complaint_add(struct request *r);
 void h_complaint_assign(struct request *r);
 void h_complaint_move(struct request *r);
 void h_complaint_list(struct request *r);
+/* Message templates, the sender, compliance (h_template.c). */
+void h_template_save(struct request *r);
+void h_template_get(struct request *r);
+void h_template_list(struct request *r);
+void h_template_render(struct request *r);
+void h_template_send(struct request *r);
+void h_compliance(struct request *r);
 
 /* What the server does: message -> who may call it -> handler, then the
  * widest scope of data it reaches and what it does (the permission table:
@@ -228,6 +235,23 @@ static const struct handler handlers[] = {
 	 h_complaint_move, SCOPE_STORE, "handle, resolve, reopen or close a complaint"},
 	{CRM__ENVELOPE__BODY_COMPLAINT_LIST, "complaint.list", true, PEOPLE, false,
 	 h_complaint_list, SCOPE_GROUP, "one complaint, a customer's or the store's (overdue derived)"},
+	/* Message templates (h_template.c): group admins write group-wide
+	 * ones, store managers their store's; rendering reads a relation the
+	 * caller may read; sending records a follow-up, so only the relation's
+	 * store sends. */
+	{CRM__ENVELOPE__BODY_TEMPLATE_SAVE, "template.save", true,
+	 ROLE_BIT(CRM__ROLE__GROUP_ADMIN) | ROLE_BIT(CRM__ROLE__STORE_MANAGER), false,
+	 h_template_save, SCOPE_NONE, "add or change a message template (group-wide or the store's)"},
+	{CRM__ENVELOPE__BODY_TEMPLATE_GET, "template.get", true, PEOPLE, false, h_template_get,
+	 SCOPE_NONE, "one message template"},
+	{CRM__ENVELOPE__BODY_TEMPLATE_LIST, "template.list", true, PEOPLE, false, h_template_list,
+	 SCOPE_NONE, "the message templates the caller may use"},
+	{CRM__ENVELOPE__BODY_TEMPLATE_RENDER, "template.render", true, PEOPLE, false,
+	 h_template_render, SCOPE_GROUP, "fill a template's placeholders for a customer"},
+	{CRM__ENVELOPE__BODY_TEMPLATE_SEND, "template.send", true, STORE_ROLES, false,
+	 h_template_send, SCOPE_STORE, "send a template's message and record it as a follow-up"},
+	{CRM__ENVELOPE__BODY_COMPLIANCE_QUERY, "task.compliance", true, PEOPLE, false, h_compliance,
+	 SCOPE_GROUP, "tasks done on time, late and missed, per person, over a period"},
 	/* Attachments of follow-ups (h_attach.c): uploaded like follow-ups are
 	 * written (the relation's store), read like follow-ups are read. */
 	{CRM__ENVELOPE__BODY_ATTACHMENT_BEGIN, "attachment.begin", true, STORE_ROLES, false,
@@ -374,6 +398,8 @@ void req_free(struct request *r)
 		free(r->password);
 	}
 	free(r->password_hash);
+	if (r->hctx_free)
+		r->hctx_free(r->hctx);
 	if (r->user) {
 		free(r->user->id);
 		free(r->user->username);

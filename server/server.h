@@ -87,6 +87,10 @@ struct request {
 	char token[65];
 	char user_id[37];
 	Crm__User *user;
+	/* A handler's own state across its statements; req_free calls
+	 * hctx_free on it (h_template.c's sends). */
+	void *hctx;
+	void (*hctx_free)(void *hctx);
 };
 
 typedef void (*handler_fn)(struct request *r);

@@ -230,4 +230,24 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     " $2::bigint, $3::uuid, $4::bigint, $5::integer) x", 5),
 	STMT(STMT_REMINDER_CATCHUP,
 	     "SELECT * FROM crm.reminder_catchup($1::uuid, $2::bigint, $3::integer)", 3),
+	/* ---- message templates, sending, compliance (h_template.c; sql/0022) */
+	STMT(STMT_TEMPLATE_SAVE,
+	     "SELECT x.outcome, (x.tpl).* FROM crm.template_save($1::uuid, $2::text, $3::bigint,"
+	     " $4::text, $5::text, $6::text, $7::boolean, $8::bigint) x", 8),
+	STMT(STMT_TEMPLATE_LIST,
+	     "SELECT * FROM crm.template_list($1::uuid, $2::text, $3::boolean, $4::text)", 4),
+	STMT(STMT_TEMPLATE_CONTEXT,
+	     "SELECT (x.tpl).*, x.customer_id, x.relation_id, x.customer_name, x.consultant,"
+	     " x.store_name, x.first_model, x.date_year, x.date_month, x.date_day"
+	     " FROM crm.template_context($1::uuid, $2::text, $3::text, $4::text, $5::bigint) x", 5),
+	STMT(STMT_TEMPLATE_SEND,
+	     "SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).*, x.recipient, x.spooled"
+	     " FROM crm.template_send($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text,"
+	     " $7::bigint, $8::text, $9::bigint, $10::bigint, $11::bigint, $12::text, $13::bigint,"
+	     " $14::text, $15::bytea) x", 15),
+	STMT(STMT_TEMPLATE_SPOOLED,
+	     "SELECT crm.template_spooled($1::uuid, $2::text)", 2),
+	STMT(STMT_COMPLIANCE,
+	     "SELECT * FROM crm.compliance_report($1::uuid, $2::bigint, $3::bigint, $4::text,"
+	     " $5::text, $6::bigint)", 6),
 };

@@ -388,6 +388,35 @@ enum stmt_id {
 	/* $1 session_id, $2 relation id, $3 customer id, $4 limit
 	 * -> TEST_DRIVE columns, newest first. */
 	STMT_TEST_DRIVE_LIST,
+	/* ---- message templates, sending, compliance (h_template.c; sql/0022)
+	 * TEMPLATE columns: the 10 of view crm.template_view: id, store_code,
+	 * name, channel, body, version, active, created_at_ms, updated_at_ms,
+	 * updated_by; then store_id. */
+	/* $1 session_id, $2 id, $3 version read (0 creates), $4 name, $5 channel,
+	 * $6 body, $7 active (NULL: keep; on create true), $8 write time ms
+	 * -> outcome ('ok', 'existed', 'stale'), all columns of
+	 * crm.template_view. */
+	STMT_TEMPLATE_SAVE,
+	/* $1 session_id, $2 id ("" all), $3 include_inactive, $4 channel
+	 * -> all columns of crm.template_view. */
+	STMT_TEMPLATE_LIST,
+	/* $1 session_id, $2 template id, $3 customer id, $4 relation id,
+	 * $5 date ms (0: the next task's) -> all columns of crm.template_view,
+	 * customer_id, relation_id, customer_name, consultant, store_name,
+	 * first_model, date_year, date_month, date_day (NULL: no value). */
+	STMT_TEMPLATE_CONTEXT,
+	/* $1 session_id, $2 follow-up id, $3 relation id, $4 task id, $5 channel,
+	 * $6 type, $7 at ms, $8 content, $9 write time ms, $10 relation version
+	 * planned, $11 next_followup_at ms planned, $12 template id,
+	 * $13 template version, $14 sender, $15 bundle (Followup, Relation)
+	 * -> the rows of STMT_FOLLOWUP_ADD, then recipient, spooled. */
+	STMT_TEMPLATE_SEND,
+	/* $1 session_id, $2 follow-up id -> nothing: the sender took it. */
+	STMT_TEMPLATE_SPOOLED,
+	/* $1 session_id, $2 since ms, $3 until ms, $4 store code, $5 owner,
+	 * $6 at ms -> store_code, owner, owner_name, tasks, on_time, late,
+	 * missed, still_open, late_avg_ms, late_max_ms. */
+	STMT_COMPLIANCE,
 	STMT__COUNT
 };
 

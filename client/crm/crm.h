@@ -121,6 +121,10 @@ int cmd_followup(struct cli *cli, int argc, char **argv);
 int cmd_tasks(struct cli *cli, int argc, char **argv);
 int cmd_task(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
+/* cmd_template.c: message templates (add, list, show, update, render,
+ * send) and the follow-up compliance report. */
+int cmd_template(struct cli *cli, int argc, char **argv);
+int cmd_compliance(struct cli *cli, int argc, char **argv);
 /* cmd_watch.c: tasks as they fall due (reminder.subscribe), until Ctrl-C. */
 int cmd_watch(struct cli *cli, int argc, char **argv);
 void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2]);

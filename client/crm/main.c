@@ -63,7 +63,18 @@ static void usage(FILE *out)
 		"  attach list FOLLOWUP_ID                 a follow-up's attachments\n"
 		"  policy cadence show | set LEVEL EVENT STEP --after 2d --method M --purpose TEXT\n"
 		"      [--assignee owner|manager] [--covers any|own] | remove LEVEL EVENT STEP\n"
+		"  compliance [--since DATE] [--until DATE] [--store CODE] [--owner USER] [--at TIME]\n"
+		"                                          tasks on time, late, missed, per person\n"
+		"\n"
+		"message templates ({name} {consultant} {store} {model} {date}):\n"
+		"  template add --name NAME --channel sms|wechat|email --body TEXT [--inactive]\n"
+		"  template list [--all] [--channel C] | show ID\n"
+		"  template update ID --version V [--name N] [--channel C] [--body T] [--active|--inactive]\n"
+		"  template render ID CUSTOMER_ID [--relation ID] [--model M] [--date DATE] [--allow-blanks]\n"
+		"  template send ID CUSTOMER_ID [render options] [--type care|invitation] [--task TASK_ID]\n"
+		"      [--id FOLLOWUP_UUID]                send it and record the follow-up\n"
 		"  watch                                   print your tasks as they fall due (Ctrl-C ends)\n"
+		"\n"
 		"sales (amounts in yuan: 258000 or 25.8万):\n"
 		"  opp add CUSTOMER_OR_RELATION_ID [--stage S] [--model M] [--price YUAN] [--at TIME]\n"
 		"  opp list [CUSTOMER_OR_RELATION_ID] [--status open|won|lost]\n"
@@ -381,6 +392,8 @@ int main(int argc, char **argv)
 		{"base", cmd_base},
 		{"service", cmd_service},
 		{"value", cmd_value},
+		{"template", cmd_template},
+		{"compliance", cmd_compliance},
 		{"opp", cmd_opp},
 		{"order", cmd_order},
 		{"testdrive", cmd_testdrive},
