@@ -1,9 +1,11 @@
 /* Readers of result rows shared by the handlers, and small helpers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "server.h"
+#include "textcheck.h"
 
 static const char *const role_names[] = {
 	[CRM__ROLE__ROLE_UNSPECIFIED] = "unspecified",
@@ -209,4 +211,105 @@ bool row_to_relation(const PGresult *res, int row, int col, Crm__Relation *rel,
 		rel->n_intents = n;
 	}
 	return !s->oom;
+}
+
+/* ------------------------------------------------------------ shared by the handlers */
+
+bool one_of(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(s ? s : "", *list))
+			return true;
+	return false;
+}
+
+bool uuid_ok(struct request *r, const char *field, const char *id, bool required)
+{
+	uint8_t raw[16];
+	if ((!id || !*id) && !required)
+		return true;
+	if (id && uuid_parse(id, raw))
+		return true;
+	req_fail(r, CRM__CODE__INVALID_ARGUMENT, field, "%s must be a UUID", field);
+	return false;
+}
+
+bool text_ok(struct request *r, const char *field, const char *s, size_t max,
+		    bool required)
+{
+	char why[256];
+	if (text_field_ok(field, s ? s : "", max, required, why, sizeof why))
+		return true;
+	req_fail(r, CRM__CODE__INVALID_ARGUMENT, field, "%s", why);
+	return false;
+}
+
+void fmt_i64(char *buf, size_t cap, int64_t v)
+{
+	snprintf(buf, cap, "%lld", (long long)v);
+}
+
+void row_to_followup(const PGresult *res, int row, int col, Crm__Followup *f)
+{
+	crm__followup__init(f);
+	f->id = PQgetvalue(res, row, col);
+	f->relation_id = PQgetvalue(res, row, col + 1);
+	f->customer_id = PQgetvalue(res, row, col + 2);
+	f->store_code = PQgetvalue(res, row, col + 3);
+	f->method = PQgetvalue(res, row, col + 4);
+	f->type = PQgetvalue(res, row, col + 5);
+	f->at = col_i64(res, row, col + 6);
+	f->content = PQgetvalue(res, row, col + 7);
+	f->feedback = PQgetvalue(res, row, col + 8);
+	f->by = PQgetvalue(res, row, col + 9);
+	f->task_id = PQgetvalue(res, row, col + 10);
+	f->created_at = col_i64(res, row, col + 11);
+}
+
+void row_to_task(const PGresult *res, int row, int col, Crm__Task *t)
+{
+	crm__task__init(t);
+	t->id = PQgetvalue(res, row, col);
+	t->relation_id = PQgetvalue(res, row, col + 1);
+	t->customer_id = PQgetvalue(res, row, col + 2);
+	t->customer_name = PQgetvalue(res, row, col + 3);
+	t->store_code = PQgetvalue(res, row, col + 4);
+	t->owner = PQgetvalue(res, row, col + 5);
+	t->owner_name = PQgetvalue(res, row, col + 6);
+	t->due_at = col_i64(res, row, col + 7);
+	t->method = PQgetvalue(res, row, col + 8);
+	t->purpose = PQgetvalue(res, row, col + 9);
+	t->status = PQgetvalue(res, row, col + 10);
+	t->reason = PQgetvalue(res, row, col + 11);
+	t->followup_id = PQgetvalue(res, row, col + 12);
+	t->cadence_key = PQgetvalue(res, row, col + 13);
+	t->created_at = col_i64(res, row, col + 14);
+	t->closed_at = col_i64(res, row, col + 15);
+	t->closed_by = PQgetvalue(res, row, col + 16);
+	t->version = (uint64_t)col_i64(res, row, col + 17);
+	t->level = PQgetvalue(res, row, col + 18);
+	t->set_by_followup = PQgetvalue(res, row, col + 19);
+}
+
+void task_outcome_now(Crm__Task *t)
+{
+	int64_t now = now_ms();
+	if (!strcmp(t->status, "done")) {
+		t->outcome = t->closed_at <= t->due_at ? "on_time" : "late";
+		t->late_by_ms = t->closed_at > t->due_at ? t->closed_at - t->due_at : 0;
+	} else if (!strcmp(t->status, "skipped") || t->due_at < now) {
+		t->outcome = "missed";
+	} else {
+		t->outcome = "open";
+	}
+	t->overdue = !strcmp(t->status, "open") && t->due_at < now;
+}
+
+bool fail_on_error(struct request *r, const struct pool_error *err)
+{
+	r->query = NULL;
+	if (err->code == CRM__CODE__OK)
+		return false;
+	req_fail_db(r, err);
+	return true;
 }

@@ -109,25 +109,6 @@ void write_with_outbox(struct request *r, int stmt, int nparams, const char *con
 
 #define invalid(r, field, ...) req_fail((r), CRM__CODE__INVALID_ARGUMENT, (field), __VA_ARGS__)
 
-static bool text_ok(struct request *r, const char *field, const char *s, size_t max,
-		    bool required)
-{
-	char why[256];
-	if (!text_field_ok(field, s ? s : "", max, required, why, sizeof why)) {
-		invalid(r, field, "%s", why);
-		return false;
-	}
-	return true;
-}
-
-static bool one_of(const char *s, const char *const *list)
-{
-	for (; *list; list++)
-		if (strcmp(s, *list) == 0)
-			return true;
-	return false;
-}
-
 const char *phone_kind(const char *canonical)
 {
 	bool mobile = strlen(canonical) == 14 && canonical[3] == '1' && canonical[4] >= '3' &&

@@ -76,11 +76,6 @@ static bool id_ok(struct request *r, const char *field, const char *id)
 	return false;
 }
 
-static void fmt_i64(char *buf, size_t cap, int64_t v)
-{
-	snprintf(buf, cap, "%lld", (long long)v);
-}
-
 /* ------------------------------------------------------------ customer.update */
 
 static const char *const customer_fields[] = {"name", "gender", "birth_year", "age_band",

@@ -32,27 +32,6 @@
 
 /* ------------------------------------------------------------ input checks */
 
-static bool uuid_ok(struct request *r, const char *field, const char *id, bool required)
-{
-	uint8_t raw[16];
-	if ((!id || !*id) && !required)
-		return true;
-	if (id && uuid_parse(id, raw))
-		return true;
-	invalid(r, field, "%s must be a UUID", field);
-	return false;
-}
-
-static bool text_ok(struct request *r, const char *field, const char *s, size_t max,
-		    bool required)
-{
-	char why[256];
-	if (text_field_ok(field, s ? s : "", max, required, why, sizeof why))
-		return true;
-	invalid(r, field, "%s", why);
-	return false;
-}
-
 static bool limit_ok(struct request *r, uint32_t limit, char out[16])
 {
 	if (limit > 1000) {
@@ -67,15 +46,6 @@ static bool limit_ok(struct request *r, uint32_t limit, char out[16])
 static void fmt_at(char out[24], int64_t at)
 {
 	snprintf(out, 24, "%lld", (long long)(at ? at : now_ms()));
-}
-
-static bool fail_on_error(struct request *r, const struct pool_error *err)
-{
-	r->query = NULL;
-	if (err->code == CRM__CODE__OK)
-		return false;
-	req_fail_db(r, err);
-	return true;
 }
 
 static void fail_oom(struct request *r, struct scratch *sc)

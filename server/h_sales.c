@@ -45,35 +45,6 @@ static const char *const stages[] = {"prospecting", "reception", "needs_analysis
 static const char *const defeat_reasons[] = {"competitor", "price", "postponed", "unreachable",
 					     "other", NULL};
 
-static bool one_of(const char *s, const char *const *list)
-{
-	for (; *list; list++)
-		if (!strcmp(s ? s : "", *list))
-			return true;
-	return false;
-}
-
-static bool uuid_ok(struct request *r, const char *field, const char *id, bool required)
-{
-	uint8_t raw[16];
-	if ((!id || !*id) && !required)
-		return true;
-	if (id && uuid_parse(id, raw))
-		return true;
-	invalid(r, field, "%s must be a UUID", field);
-	return false;
-}
-
-static bool text_ok(struct request *r, const char *field, const char *s, size_t max,
-		    bool required)
-{
-	char why[256];
-	if (text_field_ok(field, s ? s : "", max, required, why, sizeof why))
-		return true;
-	invalid(r, field, "%s", why);
-	return false;
-}
-
 /* `*at` 0 becomes now; a time ahead of now (beyond a little slack) or
  * before 1970 is refused. */
 static bool at_ok(struct request *r, const char *field, int64_t *at)
@@ -94,20 +65,6 @@ static bool version_ok(struct request *r, uint64_t version)
 		invalid(r, "version", "version is required: the version you read");
 		return false;
 	}
-	return true;
-}
-
-static void fmt_i64(char *buf, size_t cap, int64_t v)
-{
-	snprintf(buf, cap, "%" PRId64, v);
-}
-
-static bool fail_on_error(struct request *r, const struct pool_error *err)
-{
-	r->query = NULL;
-	if (err->code == CRM__CODE__OK)
-		return false;
-	req_fail_db(r, err);
 	return true;
 }
 

@@ -31,27 +31,6 @@
 
 #define invalid(r, field, ...) req_fail((r), CRM__CODE__INVALID_ARGUMENT, (field), __VA_ARGS__)
 
-static bool uuid_ok(struct request *r, const char *field, const char *id, bool required)
-{
-	uint8_t raw[16];
-	if ((!id || !*id) && !required)
-		return true;
-	if (id && uuid_parse(id, raw))
-		return true;
-	invalid(r, field, "%s must be a UUID", field);
-	return false;
-}
-
-static bool text_ok(struct request *r, const char *field, const char *s, size_t max,
-		    bool required)
-{
-	char why[256];
-	if (text_field_ok(field, s ? s : "", max, required, why, sizeof why))
-		return true;
-	invalid(r, field, "%s", why);
-	return false;
-}
-
 static bool limit_ok(struct request *r, uint32_t limit, uint32_t dflt, char out[16])
 {
 	if (limit > 1000) {
@@ -59,20 +38,6 @@ static bool limit_ok(struct request *r, uint32_t limit, uint32_t dflt, char out[
 		return false;
 	}
 	snprintf(out, 16, "%u", limit ? limit : dflt);
-	return true;
-}
-
-static void fmt_i64(char *buf, size_t cap, int64_t v)
-{
-	snprintf(buf, cap, "%lld", (long long)v);
-}
-
-static bool fail_on_error(struct request *r, const struct pool_error *err)
-{
-	r->query = NULL;
-	if (err->code == CRM__CODE__OK)
-		return false;
-	req_fail_db(r, err);
 	return true;
 }
 
@@ -137,31 +102,6 @@ static void row_to_base(const PGresult *res, int row, int col, Crm__BaseCustomer
 }
 
 /* The TASK columns of stmts.h at `col` (the reminders' tasks). */
-static void row_to_task(const PGresult *res, int row, int col, Crm__Task *t)
-{
-	crm__task__init(t);
-	t->id = PQgetvalue(res, row, col);
-	t->relation_id = PQgetvalue(res, row, col + 1);
-	t->customer_id = PQgetvalue(res, row, col + 2);
-	t->customer_name = PQgetvalue(res, row, col + 3);
-	t->store_code = PQgetvalue(res, row, col + 4);
-	t->owner = PQgetvalue(res, row, col + 5);
-	t->owner_name = PQgetvalue(res, row, col + 6);
-	t->due_at = col_i64(res, row, col + 7);
-	t->method = PQgetvalue(res, row, col + 8);
-	t->purpose = PQgetvalue(res, row, col + 9);
-	t->status = PQgetvalue(res, row, col + 10);
-	t->reason = PQgetvalue(res, row, col + 11);
-	t->followup_id = PQgetvalue(res, row, col + 12);
-	t->cadence_key = PQgetvalue(res, row, col + 13);
-	t->created_at = col_i64(res, row, col + 14);
-	t->closed_at = col_i64(res, row, col + 15);
-	t->closed_by = PQgetvalue(res, row, col + 16);
-	t->version = (uint64_t)col_i64(res, row, col + 17);
-	t->level = PQgetvalue(res, row, col + 18);
-	t->set_by_followup = PQgetvalue(res, row, col + 19);
-}
-
 /* An array of `n` pointers to `n` zeroed items of `size` in `sc`. */
 static void **items_alloc(struct scratch *sc, size_t n, size_t size)
 {

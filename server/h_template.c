@@ -54,39 +54,6 @@
 
 static const char *const channels[] = {"sms", "wechat", "email", NULL};
 
-static bool one_of(const char *s, const char *const *list)
-{
-	for (; *list; list++)
-		if (!strcmp(s ? s : "", *list))
-			return true;
-	return false;
-}
-
-static bool fail_on_error(struct request *r, const struct pool_error *err)
-{
-	r->query = NULL;
-	if (err->code == CRM__CODE__OK)
-		return false;
-	req_fail_db(r, err);
-	return true;
-}
-
-static void fmt_i64(char *buf, size_t cap, int64_t v)
-{
-	snprintf(buf, cap, "%lld", (long long)v);
-}
-
-static bool uuid_ok(struct request *r, const char *field, const char *id, bool required)
-{
-	uint8_t raw[16];
-	if ((!id || !*id) && !required)
-		return true;
-	if (id && uuid_parse(id, raw))
-		return true;
-	invalid(r, field, "%s must be a UUID", field);
-	return false;
-}
-
 /* ------------------------------------------------------------ placeholders */
 
 enum placeholder { PH_NAME, PH_CONSULTANT, PH_STORE, PH_MODEL, PH_DATE, PH__COUNT };
@@ -220,54 +187,11 @@ static bool row_to_template(const PGresult *res, int row, int col, Crm__MessageT
 }
 
 /* The readers of sql/0013's views, as h_followup.c has them (static there). */
-static void row_to_followup(const PGresult *res, int row, int col, Crm__Followup *f)
+/* A task as a reply shows it: with its compliance as of now. */
+static void row_to_task_now(const PGresult *res, int row, int col, Crm__Task *t)
 {
-	crm__followup__init(f);
-	f->id = PQgetvalue(res, row, col);
-	f->relation_id = PQgetvalue(res, row, col + 1);
-	f->customer_id = PQgetvalue(res, row, col + 2);
-	f->store_code = PQgetvalue(res, row, col + 3);
-	f->method = PQgetvalue(res, row, col + 4);
-	f->type = PQgetvalue(res, row, col + 5);
-	f->at = col_i64(res, row, col + 6);
-	f->content = PQgetvalue(res, row, col + 7);
-	f->feedback = PQgetvalue(res, row, col + 8);
-	f->by = PQgetvalue(res, row, col + 9);
-	f->task_id = PQgetvalue(res, row, col + 10);
-	f->created_at = col_i64(res, row, col + 11);
-}
-
-static void row_to_task(const PGresult *res, int row, int col, Crm__Task *t)
-{
-	crm__task__init(t);
-	t->id = PQgetvalue(res, row, col);
-	t->relation_id = PQgetvalue(res, row, col + 1);
-	t->customer_id = PQgetvalue(res, row, col + 2);
-	t->customer_name = PQgetvalue(res, row, col + 3);
-	t->store_code = PQgetvalue(res, row, col + 4);
-	t->owner = PQgetvalue(res, row, col + 5);
-	t->owner_name = PQgetvalue(res, row, col + 6);
-	t->due_at = col_i64(res, row, col + 7);
-	t->method = PQgetvalue(res, row, col + 8);
-	t->purpose = PQgetvalue(res, row, col + 9);
-	t->status = PQgetvalue(res, row, col + 10);
-	t->reason = PQgetvalue(res, row, col + 11);
-	t->followup_id = PQgetvalue(res, row, col + 12);
-	t->cadence_key = PQgetvalue(res, row, col + 13);
-	t->created_at = col_i64(res, row, col + 14);
-	t->closed_at = col_i64(res, row, col + 15);
-	t->closed_by = PQgetvalue(res, row, col + 16);
-	t->version = (uint64_t)col_i64(res, row, col + 17);
-	t->level = PQgetvalue(res, row, col + 18);
-	t->set_by_followup = PQgetvalue(res, row, col + 19);
-	int64_t now = now_ms();
-	if (!strcmp(t->status, "done")) {
-		t->outcome = t->closed_at <= t->due_at ? "on_time" : "late";
-		t->late_by_ms = t->closed_at > t->due_at ? t->closed_at - t->due_at : 0;
-	} else {
-		t->outcome = !strcmp(t->status, "skipped") || t->due_at < now ? "missed" : "open";
-	}
-	t->overdue = !strcmp(t->status, "open") && t->due_at < now;
+	row_to_task(res, row, col, t);
+	task_outcome_now(t);
 }
 
 /* ------------------------------------------------------------ template.save */
@@ -735,7 +659,7 @@ static void on_send_written(void *arg, const PGresult *res, const struct pool_er
 			fr.followup = &fu;
 			fr.relation = &rel;
 		} else {
-			row_to_task(res, i, SEND_COL_TASK, &tasks[fr.n_tasks]);
+			row_to_task_now(res, i, SEND_COL_TASK, &tasks[fr.n_tasks]);
 			ptrs[fr.n_tasks] = &tasks[fr.n_tasks];
 			fr.n_tasks++;
 		}

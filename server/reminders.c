@@ -117,31 +117,6 @@ void reminders_conn_closed(struct conn *c)
 
 /* ------------------------------------------------------------ pushing */
 
-static void row_to_task(const PGresult *res, int row, int col, Crm__Task *t)
-{
-	crm__task__init(t);
-	t->id = PQgetvalue(res, row, col);
-	t->relation_id = PQgetvalue(res, row, col + 1);
-	t->customer_id = PQgetvalue(res, row, col + 2);
-	t->customer_name = PQgetvalue(res, row, col + 3);
-	t->store_code = PQgetvalue(res, row, col + 4);
-	t->owner = PQgetvalue(res, row, col + 5);
-	t->owner_name = PQgetvalue(res, row, col + 6);
-	t->due_at = col_i64(res, row, col + 7);
-	t->method = PQgetvalue(res, row, col + 8);
-	t->purpose = PQgetvalue(res, row, col + 9);
-	t->status = PQgetvalue(res, row, col + 10);
-	t->reason = PQgetvalue(res, row, col + 11);
-	t->followup_id = PQgetvalue(res, row, col + 12);
-	t->cadence_key = PQgetvalue(res, row, col + 13);
-	t->created_at = col_i64(res, row, col + 14);
-	t->closed_at = col_i64(res, row, col + 15);
-	t->closed_by = PQgetvalue(res, row, col + 16);
-	t->version = (uint64_t)col_i64(res, row, col + 17);
-	t->level = PQgetvalue(res, row, col + 18);
-	t->set_by_followup = PQgetvalue(res, row, col + 19);
-}
-
 /* An open task seen at `now`: overdue once past its due time, and then
  * "missed" until done (crm.task_outcome's words). */
 static void task_state_at(Crm__Task *t, int64_t now)

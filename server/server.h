@@ -277,5 +277,24 @@ int64_t col_i64(const PGresult *res, int row, int col);
 Crm__Role role_from_name(const char *name);
 const char *role_name(Crm__Role role);
 int64_t now_ms(void);
+/* Shared by the handlers (h_common.c). */
+/* s is one of the NULL-terminated list (NULL counts as ""). */
+bool one_of(const char *s, const char *const *list);
+/* INVALID_ARGUMENT naming `field` and false unless `id` is a UUID (or
+ * empty and not required). */
+bool uuid_ok(struct request *r, const char *field, const char *id, bool required);
+/* INVALID_ARGUMENT with text_field_ok's reason and false unless `s` is a
+ * valid text field of at most `max` characters. */
+bool text_ok(struct request *r, const char *field, const char *s, size_t max, bool required);
+void fmt_i64(char *buf, size_t cap, int64_t v);
+/* Ends the request with the database error and returns true, or returns
+ * false when there is none (and the request's query is over either way). */
+bool fail_on_error(struct request *r, const struct pool_error *err);
+/* Rows of the FOLLOWUP and TASK columns (stmts.h), from column `col`;
+ * strings point into `res`. */
+void row_to_followup(const PGresult *res, int row, int col, Crm__Followup *f);
+void row_to_task(const PGresult *res, int row, int col, Crm__Task *t);
+/* The task's compliance as of now, for replies outside a list. */
+void task_outcome_now(Crm__Task *t);
 
 #endif
