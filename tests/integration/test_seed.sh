@@ -181,13 +181,13 @@ expect "an open task is its relation owner's (the pool's when none)" \
 	              OR t.store_id <> r.store_id)")" 0
 expect "an open task was set by the newest follow-up, else by the level's cadence rule" \
 	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
-	        WHERE r.store_id IN $seeded AND t.set_by_followup IS DISTINCT FROM
+	        WHERE r.store_id IN $seeded AND (t.set_by_followup IS DISTINCT FROM
 	              (SELECT f.id FROM crm.followups f WHERE f.relation_id = r.id
 	                ORDER BY f.at DESC, f.id DESC LIMIT 1)
 	           OR (t.set_by_followup IS NULL) <> (t.cadence_key <> '')
 	           OR (t.cadence_key <> '' AND NOT EXISTS (SELECT 1 FROM crm.cadence_rules c
 	                WHERE c.level || '/' || c.event || '/' || c.step = t.cadence_key
-	                  AND c.purpose = t.purpose))")" 0
+	                  AND c.purpose = t.purpose)))")" 0
 
 # ---- phones
 expect "every seeded phone is a valid mobile (+86 1[3-9]x and 8 digits)" \
