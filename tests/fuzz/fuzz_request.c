@@ -124,7 +124,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static bool text_ok(const char *s) { return !s || utf8_valid(s, strlen(s)); }
+static bool utf8_or_null(const char *s) { return !s || utf8_valid(s, strlen(s)); }
 
 /* The one response frame queued for request `id`. */
 static void check_response(struct conn *c, uint64_t id)
@@ -145,7 +145,7 @@ static void check_response(struct conn *c, uint64_t id)
 	if (st) {
 		if (st->code == CRM__CODE__INTERNAL)
 			fail("a request answered INTERNAL", st->message);
-		if (!text_ok(st->message) || !text_ok(st->field))
+		if (!utf8_or_null(st->message) || !utf8_or_null(st->field))
 			fail("the status is not valid UTF-8", NULL);
 		if (st->code != CRM__CODE__OK && (!st->message || !*st->message))
 			fail("an error without a message", NULL);
