@@ -1069,9 +1069,11 @@ static int changes_of(const struct cell *k, const struct target_ref *t,
 	return n;
 }
 
-/* Since `mark`: exactly the 'change' entries `want` lists for customer
- * `cid`, each once, by the caller, with version before -> before + 1; none
- * when the cell was refused. "" when so, else what was found. */
+/* Since `mark`: exactly the 'change' entries of customers and relations
+ * `want` lists for customer `cid`, each once, by the caller, with version
+ * before -> before + 1; none when the cell was refused (the tasks a level
+ * change makes have entries of their own, sql/0023). "" when so, else what
+ * was found. */
 static void check_changes(const struct cell *k, const char *cid, long mark,
 			  const struct change *want, int nwant, char *got, size_t cap)
 {
@@ -1079,7 +1081,8 @@ static void check_changes(const struct cell *k, const char *cid, long mark,
 	snprintf(mark_s, sizeof mark_s, "%ld", mark);
 	const char *all[] = {mark_s, cid};
 	long n = db_count("SELECT count(*) FROM crm.audit_log WHERE id > $1::bigint"
-			  " AND action = 'change' AND customer_id = $2::uuid", 2, all);
+			  " AND action = 'change' AND customer_id = $2::uuid"
+			  " AND entity IN ('customer', 'relation')", 2, all);
 	if (n != nwant) {
 		snprintf(got, cap, "%ld change audit entries, expected %d", n, nwant);
 		return;

@@ -461,6 +461,23 @@ static void test_order_place_deliver(struct crmc *c)
 	CHECK(db_long("SELECT count(*) FROM crm.audit_log WHERE action = 'change'"
 		      " AND entity = 'order' AND entity_id = $1",
 		      ord) == 1);
+	/* Each change entry of the order, the opportunity and the cadence's
+	 * task names the customer and the store (sql/0023). */
+	static const char subjects[] =
+		"SELECT %s FROM crm.audit_log a WHERE a.action = 'change' AND a.entity_id IN ("
+		" SELECT x.id::text FROM crm.orders x JOIN crm.relations r ON r.id = x.relation_id"
+		"  WHERE r.customer_id = $1::uuid"
+		" UNION SELECT x.id::text FROM crm.opportunities x JOIN crm.relations r"
+		"  ON r.id = x.relation_id WHERE r.customer_id = $1::uuid"
+		" UNION SELECT x.id::text FROM crm.tasks x JOIN crm.relations r ON r.id = x.relation_id"
+		"  WHERE r.customer_id = $1::uuid)";
+	char q[1024];
+	snprintf(q, sizeof q, subjects, "count(*)");
+	CHECK(db_long(q, cid) >= 3);
+	snprintf(q, sizeof q, subjects,
+		 "count(*) FILTER (WHERE a.customer_id IS DISTINCT FROM $1::uuid"
+		 " OR a.store_id IS NULL OR a.after_version IS NULL)");
+	CHECK(db_long(q, cid) == 0);
 	uint64_t version = r->order->version;
 	it_free(e);
 
