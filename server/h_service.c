@@ -413,21 +413,29 @@ static void on_reminders_run(void *arg, const PGresult *res, const struct pool_e
 	scratch_free(&sc);
 }
 
-void h_reminders_run(struct request *r)
+/* reminders.run and value.recompute: a store ("" every store the caller
+ * may run) at a time (0 now), one statement. */
+static void run_for_store(struct request *r, const char *store_code, int64_t *at, int stmt,
+			  pool_cb done)
 {
-	Crm__RemindersRun *in = r->env->reminders_run;
-	if (!text_ok(r, "store_code", in->store_code, 16, false))
+	if (!text_ok(r, "store_code", store_code, 16, false))
 		return;
-	if (in->at < 0) {
+	if (*at < 0) {
 		invalid(r, "at", "at must be a time in unix milliseconds");
 		return;
 	}
-	if (in->at == 0)
-		in->at = now_ms();
-	char at[24];
-	fmt_i64(at, sizeof at, in->at);
-	const char *params[] = {r->conn->session.session_id, in->store_code, at};
-	req_db(r, STMT_REMINDERS_RUN, 3, params, NULL, NULL, on_reminders_run);
+	if (*at == 0)
+		*at = now_ms();
+	char at_s[24];
+	fmt_i64(at_s, sizeof at_s, *at);
+	const char *params[] = {r->conn->session.session_id, store_code, at_s};
+	req_db(r, stmt, 3, params, NULL, NULL, done);
+}
+
+void h_reminders_run(struct request *r)
+{
+	Crm__RemindersRun *in = r->env->reminders_run;
+	run_for_store(r, in->store_code, &in->at, STMT_REMINDERS_RUN, on_reminders_run);
 }
 
 /* ------------------------------------------------------------ value classes */
@@ -467,18 +475,7 @@ static void on_value_recomputed(void *arg, const PGresult *res, const struct poo
 void h_value_recompute(struct request *r)
 {
 	Crm__ValueRecompute *in = r->env->value_recompute;
-	if (!text_ok(r, "store_code", in->store_code, 16, false))
-		return;
-	if (in->at < 0) {
-		invalid(r, "at", "at must be a time in unix milliseconds");
-		return;
-	}
-	if (in->at == 0)
-		in->at = now_ms();
-	char at[24];
-	fmt_i64(at, sizeof at, in->at);
-	const char *params[] = {r->conn->session.session_id, in->store_code, at};
-	req_db(r, STMT_VALUE_RECOMPUTE, 3, params, NULL, NULL, on_value_recomputed);
+	run_for_store(r, in->store_code, &in->at, STMT_VALUE_RECOMPUTE, on_value_recomputed);
 }
 
 /* ------------------------------------------------------------ policy */

@@ -631,16 +631,13 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
  * (free them after printing). A refusal leaves the card as it is. */
 void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[2])
 {
-	int rc;
 	Crm__FollowupList fl = CRM__FOLLOWUP_LIST__INIT;
 	fl.customer_id = card->customer->id;
 	fl.limit = 5;
 	Crm__Envelope req = CRM__ENVELOPE__INIT;
 	req.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_LIST;
 	req.followup_list = &fl;
-	held[0] = cli_call(cli, &req, &rc);
-	if (held[0] && crmc_status(held[0]) == CRM__CODE__OK &&
-	    held[0]->body_case == CRM__ENVELOPE__BODY_FOLLOWUP_PAGE) {
+	if ((held[0] = card_list(cli, &req, CRM__ENVELOPE__BODY_FOLLOWUP_PAGE))) {
 		card->followups = held[0]->followup_page->followups;
 		card->n_followups = held[0]->followup_page->n_followups;
 		attach_fill_followups(cli, card->followups, card->n_followups);
@@ -652,9 +649,7 @@ void card_add_followups(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope 
 	Crm__Envelope treq = CRM__ENVELOPE__INIT;
 	treq.body_case = CRM__ENVELOPE__BODY_TASK_LIST;
 	treq.task_list = &tl;
-	held[1] = cli_call(cli, &treq, &rc);
-	if (held[1] && crmc_status(held[1]) == CRM__CODE__OK &&
-	    held[1]->body_case == CRM__ENVELOPE__BODY_TASK_PAGE) {
+	if ((held[1] = card_list(cli, &treq, CRM__ENVELOPE__BODY_TASK_PAGE))) {
 		card->open_tasks = held[1]->task_page->tasks;
 		card->n_open_tasks = held[1]->task_page->n_tasks;
 	}

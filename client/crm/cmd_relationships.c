@@ -524,20 +524,6 @@ int cmd_survey(struct cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------ the card */
 
-/* One list request by customer for the card; NULL unless it answered
- * `want`. A refusal leaves that part of the card empty. */
-static Crm__Envelope *card_list(struct cli *cli, Crm__Envelope *req,
-				Crm__Envelope__BodyCase want)
-{
-	int rc;
-	Crm__Envelope *resp = cli_call(cli, req, &rc);
-	if (resp && (crmc_status(resp) != CRM__CODE__OK || resp->body_case != want)) {
-		crm__envelope__free_unpacked(resp, NULL);
-		resp = NULL;
-	}
-	return resp;
-}
-
 void card_add_relationships(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[4])
 {
 	char *cid = card->customer->id;

@@ -828,16 +828,13 @@ int cmd_testdrive(struct cli *cli, int argc, char **argv)
 
 void card_add_sales(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[3])
 {
-	int rc;
 	Crm__OpportunityList ol = CRM__OPPORTUNITY_LIST__INIT;
 	ol.customer_id = card->customer->id;
 	ol.limit = 20;
 	Crm__Envelope req = CRM__ENVELOPE__INIT;
 	req.body_case = CRM__ENVELOPE__BODY_OPPORTUNITY_LIST;
 	req.opportunity_list = &ol;
-	held[0] = cli_call(cli, &req, &rc);
-	if (held[0] && crmc_status(held[0]) == CRM__CODE__OK &&
-	    held[0]->body_case == CRM__ENVELOPE__BODY_OPPORTUNITY_PAGE) {
+	if ((held[0] = card_list(cli, &req, CRM__ENVELOPE__BODY_OPPORTUNITY_PAGE))) {
 		card->opportunities = held[0]->opportunity_page->opportunities;
 		card->n_opportunities = held[0]->opportunity_page->n_opportunities;
 	}
@@ -847,9 +844,7 @@ void card_add_sales(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *hel
 	Crm__Envelope oreq = CRM__ENVELOPE__INIT;
 	oreq.body_case = CRM__ENVELOPE__BODY_ORDER_LIST;
 	oreq.order_list = &rl;
-	held[1] = cli_call(cli, &oreq, &rc);
-	if (held[1] && crmc_status(held[1]) == CRM__CODE__OK &&
-	    held[1]->body_case == CRM__ENVELOPE__BODY_ORDER_PAGE) {
+	if ((held[1] = card_list(cli, &oreq, CRM__ENVELOPE__BODY_ORDER_PAGE))) {
 		card->orders = held[1]->order_page->orders;
 		card->n_orders = held[1]->order_page->n_orders;
 	}
@@ -859,9 +854,7 @@ void card_add_sales(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *hel
 	Crm__Envelope treq = CRM__ENVELOPE__INIT;
 	treq.body_case = CRM__ENVELOPE__BODY_TEST_DRIVE_LIST;
 	treq.test_drive_list = &tl;
-	held[2] = cli_call(cli, &treq, &rc);
-	if (held[2] && crmc_status(held[2]) == CRM__CODE__OK &&
-	    held[2]->body_case == CRM__ENVELOPE__BODY_TEST_DRIVE_PAGE) {
+	if ((held[2] = card_list(cli, &treq, CRM__ENVELOPE__BODY_TEST_DRIVE_PAGE))) {
 		card->test_drives = held[2]->test_drive_page->test_drives;
 		card->n_test_drives = held[2]->test_drive_page->n_test_drives;
 	}

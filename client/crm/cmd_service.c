@@ -555,15 +555,12 @@ int cmd_visit(struct cli *cli, int argc, char **argv)
 
 void card_add_service(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *held[3])
 {
-	int rc;
 	Crm__VehicleList vl = CRM__VEHICLE_LIST__INIT;
 	vl.customer_id = card->customer->id;
 	Crm__Envelope req = CRM__ENVELOPE__INIT;
 	req.body_case = CRM__ENVELOPE__BODY_VEHICLE_LIST;
 	req.vehicle_list = &vl;
-	held[0] = cli_call(cli, &req, &rc);
-	if (held[0] && crmc_status(held[0]) == CRM__CODE__OK &&
-	    held[0]->body_case == CRM__ENVELOPE__BODY_VEHICLE_PAGE) {
+	if ((held[0] = card_list(cli, &req, CRM__ENVELOPE__BODY_VEHICLE_PAGE))) {
 		card->vehicles = held[0]->vehicle_page->vehicles;
 		card->n_vehicles = held[0]->vehicle_page->n_vehicles;
 	}
@@ -573,9 +570,7 @@ void card_add_service(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *h
 	Crm__Envelope sreq = CRM__ENVELOPE__INIT;
 	sreq.body_case = CRM__ENVELOPE__BODY_VISIT_LIST;
 	sreq.visit_list = &sl;
-	held[1] = cli_call(cli, &sreq, &rc);
-	if (held[1] && crmc_status(held[1]) == CRM__CODE__OK &&
-	    held[1]->body_case == CRM__ENVELOPE__BODY_VISIT_PAGE) {
+	if ((held[1] = card_list(cli, &sreq, CRM__ENVELOPE__BODY_VISIT_PAGE))) {
 		card->service_visits = held[1]->visit_page->visits;
 		card->n_service_visits = held[1]->visit_page->n_visits;
 	}
@@ -584,9 +579,7 @@ void card_add_service(struct cli *cli, Crm__CustomerCard *card, Crm__Envelope *h
 	Crm__Envelope breq = CRM__ENVELOPE__INIT;
 	breq.body_case = CRM__ENVELOPE__BODY_BASE_LIST;
 	breq.base_list = &bl;
-	held[2] = cli_call(cli, &breq, &rc);
-	if (held[2] && crmc_status(held[2]) == CRM__CODE__OK &&
-	    held[2]->body_case == CRM__ENVELOPE__BODY_BASE_PAGE) {
+	if ((held[2] = card_list(cli, &breq, CRM__ENVELOPE__BODY_BASE_PAGE))) {
 		card->service_base = held[2]->base_page->customers;
 		card->n_service_base = held[2]->base_page->n_customers;
 	}

@@ -78,6 +78,9 @@ int cli_unexpected(const struct cli *cli, const Crm__Envelope *resp);
 /* Sends a request and waits; prints transport errors. NULL on failure with
  * *exit_code set. */
 Crm__Envelope *cli_call(struct cli *cli, Crm__Envelope *req, int *exit_code);
+/* One list request for customer show's card: the reply, or NULL unless it
+ * answered OK with `want` (a refusal leaves that part of the card empty). */
+Crm__Envelope *card_list(struct cli *cli, Crm__Envelope *req, Crm__Envelope__BodyCase want);
 void print_json(const ProtobufCMessage *msg);
 
 /* Commands. */

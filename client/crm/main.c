@@ -297,6 +297,17 @@ Crm__Envelope *cli_call(struct cli *cli, Crm__Envelope *req, int *exit_code)
 	return resp;
 }
 
+Crm__Envelope *card_list(struct cli *cli, Crm__Envelope *req, Crm__Envelope__BodyCase want)
+{
+	int rc;
+	Crm__Envelope *resp = cli_call(cli, req, &rc);
+	if (resp && (crmc_status(resp) != CRM__CODE__OK || resp->body_case != want)) {
+		crm__envelope__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	return resp;
+}
+
 int cli_connect_session(struct cli *cli)
 {
 	char token[200];
