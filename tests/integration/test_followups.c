@@ -94,6 +94,28 @@ static bool make_customer(struct crmc *c, const char *name, char cid[37], char r
 	return ok;
 }
 
+static bool rename_customer(struct crmc *c, const char *cid, const char *name)
+{
+	Crm__Customer cu = CRM__CUSTOMER__INIT;
+	cu.name = (char *)name;
+	const char *fields[] = {"name"};
+	Crm__CustomerUpdate u = CRM__CUSTOMER_UPDATE__INIT;
+	u.id = (char *)cid;
+	u.version = (uint64_t)db_ll("SELECT version FROM crm.customers WHERE id = $1::uuid", cid);
+	u.fields = (char **)fields;
+	u.n_fields = 1;
+	u.customer = &cu;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
+	req.customer_update = &u;
+	Crm__Envelope *e = it_call(c, &req);
+	bool ok = code_of(e) == CRM__CODE__OK;
+	if (!ok)
+		fprintf(stderr, "rename to %s: %s\n", name, e ? crmc_status_message(e) : "no answer");
+	it_free(e);
+	return ok;
+}
+
 static uint64_t relation_version(const char *rid)
 {
 	return (uint64_t)db_ll("SELECT version FROM crm.relations WHERE id = $1::uuid", rid);
@@ -635,6 +657,17 @@ static void test_lists_at_a_fixed_clock(struct crmc *c)
 	      e->task_page->tasks[0]->overdue && !e->task_page->tasks[1]->overdue &&
 	      !strcmp(e->task_page->tasks[0]->customer_name, "清单客户"));
 	it_free(e);
+	/* A task shows its customer's name as it is now, whoever renamed it,
+	 * also when only its letter case changed (sql/0026). */
+	static const char *const names[] = {"Amy 清单", "AMY 清单"};
+	for (size_t i = 0; i < 2; i++) {
+		CHECK(rename_customer(c, cid, names[i]));
+		e = list_tasks(c, "today", NULL, NULL, NULL, at);
+		CHECK(code_of(e) == CRM__CODE__OK && e->task_page->n_tasks == 2 &&
+		      !strcmp(e->task_page->tasks[0]->customer_name, names[i]) &&
+		      !strcmp(e->task_page->tasks[1]->customer_name, names[i]));
+		it_free(e);
+	}
 	e = list_tasks(c, "week", NULL, NULL, NULL, at);
 	CHECK(page_is(e, (const char *const[]){"a-morning", "b-evening", "c-wednesday", "d-sunday"},
 		      4));
