@@ -686,6 +686,55 @@ static void test_lists_at_a_fixed_clock(struct crmc *c)
 	it_free(e);
 }
 
+/* A follow-up's records reach the outbox in one append (sql/0028): the
+ * follow-up, its relation and the task it sets, in that order, with
+ * consecutive sequence numbers and increasing clocks; each has its own
+ * 'change' audit entry with its sequence number, customer, store and
+ * versions. */
+static void test_outbox_of_one_followup(struct crmc *c)
+{
+	char cid[37], rid[37], fid[37];
+	CHECK(make_customer(c, "出库客户", cid, rid));
+	long long before = db_ll("SELECT coalesce(max(seq), 0) FROM crm.outbox", NULL);
+	uuid_v7_new(fid);
+	struct fu_args a = {.relation_id = rid, .id = fid, .content = "outbox",
+			    .next_due = now_ms_() + 2 * DAY_MS, .next_purpose = "outbox-next"};
+	Crm__Envelope *e = add_followup(c, &a);
+	CHECK(ok_followup(e));
+	it_free(e);
+	char sql[2048];
+	/* This relation's records written after `before`. */
+	const char *mine = "crm.outbox o WHERE o.seq > %lld AND (o.entity_id = $1::uuid"
+			   " OR o.entity_id IN (SELECT f.id FROM crm.followups f WHERE f.relation_id = $1::uuid)"
+			   " OR o.entity_id IN (SELECT t.id FROM crm.tasks t WHERE t.relation_id = $1::uuid))";
+	char from[512];
+	snprintf(from, sizeof from, mine, before);
+	snprintf(sql, sizeof sql, "SELECT string_agg(o.entity, ',' ORDER BY o.seq) FROM %s", from);
+	const char *v = it_db_value(db, sql, rid);
+	CHECK(v && !strcmp(v, "followup,relation,task"));
+	if (!v || strcmp(v, "followup,relation,task"))
+		fprintf(stderr, "  outbox: %s\n", v ? v : "(none)");
+	snprintf(sql, sizeof sql,
+		 "SELECT (max(seq) - min(seq) + 1 = count(*) AND bool_and(hlc > prev))::text FROM"
+		 " (SELECT o.seq, o.hlc, lag(o.hlc) OVER (ORDER BY o.seq) AS prev FROM %s) x", from);
+	v = it_db_value(db, sql, rid);
+	CHECK(v && !strcmp(v, "true"));
+	/* One entry each, naming what it should; versions where there are. */
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM %s AND 1 = (SELECT count(*) FROM crm.audit_log a"
+		 " WHERE a.action = 'change' AND a.entity = o.entity AND a.entity_id = o.entity_id::text"
+		 "   AND (a.details->>'outbox_seq')::bigint = o.seq"
+		 "   AND a.customer_id = (SELECT r.customer_id FROM crm.relations r WHERE r.id = $1::uuid)"
+		 "   AND a.store_id = (SELECT r.store_id FROM crm.relations r WHERE r.id = $1::uuid)"
+		 "   AND CASE o.entity"
+		 "       WHEN 'relation' THEN a.after_version = (SELECT r.version FROM crm.relations r"
+		 "                                                WHERE r.id = $1::uuid)"
+		 "                            AND a.before_version = a.after_version - 1"
+		 "       WHEN 'task' THEN a.after_version = 1 AND a.before_version = 0"
+		 "       ELSE a.after_version IS NULL END)", from);
+	CHECK(db_long(sql, rid) == 3);
+}
+
 /* Who may do what with follow-ups and tasks. */
 static void test_permissions(struct crmc *c1, struct crmc *c2)
 {
@@ -1040,6 +1089,7 @@ int main(void)
 	test_order_levels_create_tasks(c1);
 	test_compliance(c1);
 	test_lists_at_a_fixed_clock(c2);
+	test_outbox_of_one_followup(c2);
 	test_permissions(c1, c2);
 	test_handover_moves_open_tasks(c1, c2);
 	test_stale_plan_is_refused(c1);
