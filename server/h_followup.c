@@ -1,13 +1,13 @@
 /* Follow-ups, tasks and the cadence policy (issue 5; sql/0013).
  *
- * followup.add runs in two steps, like the other relation writes: a plan
- * (STMT_FOLLOWUP_PLAN runs the whole write and rolls it back) says what
- * the relation will be after the write (version, last contact, next
- * follow-up); crmd packs the Followup and that Relation, and the write
- * (STMT_FOLLOWUP_ADD) refuses with CONFLICT when the relation moved on in
- * between, so the records in the outbox are exactly what is stored. Task
- * changes travel as 'task' changes that the database encodes itself (the
- * cadence creates tasks inside level.set, where crmd packs nothing). */
+ * followup.add is one statement (STMT_FOLLOWUP_ADD, sql/0030): the
+ * database writes the follow-up, the tasks and the relation under the
+ * relation's row lock and encodes the Followup, the Relation and the tasks
+ * for the outbox itself, from what it stored, as it encodes tasks
+ * everywhere (the cadence creates tasks inside level.set, where crmd packs
+ * nothing). The other relation writes still plan first and pack in crmd;
+ * so does a template send (h_template.c), through the same statement with
+ * its packed records. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +38,7 @@ static const char *const types[] = {"first_contact", "needs_analysis", "model_pr
 
 /* ------------------------------------------------------------ followup.add */
 
-/* Parameters $1..$13 of the plan and the write, from the request. */
+/* Parameters $1..$13 of STMT_FOLLOWUP_ADD, from the request. */
 struct followup_params {
 	char at[24], next_due[24], write_at[24];
 	const char *v[13];
@@ -102,57 +102,6 @@ static void on_followup_added(void *arg, const PGresult *res, const struct pool_
 	resp.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_REPLY;
 	resp.followup_reply = &fr;
 	req_reply(r, &resp);
-	scratch_free(&sc);
-}
-
-/* The plan is in: pack the Followup and the Relation as they will be
- * stored, and write them. */
-static void on_followup_planned(void *arg, const PGresult *res, const struct pool_error *err)
-{
-	struct request *r = arg;
-	if (fail_on_error(r, err) || !result_shape_ok(r, res, RELATION_VIEW_NCOLS + 3))
-		return;
-	if (PQntuples(res) == 0) {
-		req_fail(r, CRM__CODE__NOT_FOUND, "relation_id", "no such relation");
-		return;
-	}
-	const Crm__FollowupAdd *in = r->env->followup_add;
-	const Crm__Followup *want = in->followup;
-	struct scratch sc = {0};
-	Crm__Relation rel;
-	if (!row_to_relation(res, 0, 0, &rel, &sc)) {
-		scratch_free(&sc);
-		req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
-		return;
-	}
-	int64_t write_at = now_ms();
-	uint64_t version_read = rel.version;
-	int64_t after_next = col_i64(res, 0, RELATION_VIEW_NCOLS + 1);
-	bool existed = !strcmp(PQgetvalue(res, 0, RELATION_VIEW_NCOLS + 2), "t");
-	if (!existed) {
-		rel.version++;
-		rel.updated_at = write_at;
-		rel.last_contact_at = col_i64(res, 0, RELATION_VIEW_NCOLS);
-		rel.next_followup_at = after_next;
-	}
-	Crm__Followup fu = *want;
-	fu.relation_id = rel.id;
-	fu.customer_id = rel.customer_id;
-	fu.store_code = rel.store_code;
-	fu.by = r->conn->session.username;
-	fu.created_at = write_at;
-
-	struct followup_params p;
-	followup_params_fill(r, &p, write_at);
-	char version_s[24], next_s[24];
-	fmt_i64(version_s, sizeof version_s, (int64_t)version_read);
-	fmt_i64(next_s, sizeof next_s, after_next);
-	const char *params[16];
-	memcpy(params, p.v, sizeof p.v);
-	params[13] = version_s;
-	params[14] = next_s;
-	const ProtobufCMessage *records[] = {&fu.base, &rel.base};
-	write_with_outbox(r, STMT_FOLLOWUP_ADD, 15, params, records, 2, on_followup_added);
 	scratch_free(&sc);
 }
 
@@ -230,7 +179,11 @@ void h_followup_add(struct request *r)
 	}
 	struct followup_params p;
 	followup_params_fill(r, &p, now);
-	req_db(r, STMT_FOLLOWUP_PLAN, 13, p.v, NULL, NULL, on_followup_planned);
+	/* No version read, next follow-up expected or records packed: the
+	 * statement encodes what it writes. */
+	const char *params[16] = {0};
+	memcpy(params, p.v, sizeof p.v);
+	req_db(r, STMT_FOLLOWUP_ADD, 16, params, NULL, NULL, on_followup_added);
 }
 
 /* ------------------------------------------------------------ followup.list */

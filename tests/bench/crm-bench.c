@@ -509,59 +509,6 @@ static void sql_text_array(FILE *out, char **values, int n)
 	fputs("])", out);
 }
 
-/* The outbox bundle of one follow-up as crmd packs it (h_records.c
- * write_with_outbox): the Followup and the Relation, each after a 4-byte
- * big-endian length; typical values, as hex for a bytea literal. */
-static void print_bundle_hex(FILE *out, const char *relation_id)
-{
-	Crm__Followup f = CRM__FOLLOWUP__INIT;
-	Crm__Relation r = CRM__RELATION__INIT;
-	char id[37];
-	uuid_v7_new(id);
-	f.id = id;
-	f.relation_id = (char *)relation_id;
-	f.customer_id = id;
-	f.store_code = "SD001";
-	f.method = "phone";
-	f.type = "needs_analysis";
-	f.at = 1764000000000;
-	f.content = FOLLOWUP_CONTENT;
-	f.feedback = FOLLOWUP_FEEDBACK;
-	f.by = "sd001.c01";
-	f.created_at = f.at;
-	r.id = (char *)relation_id;
-	r.customer_id = id;
-	r.store_code = "SD001";
-	r.store_name = "示例品牌北京朝阳店";
-	r.brand = "示例品牌";
-	r.owner = "sd001.c01";
-	r.owner_name = "王建国";
-	r.level = "B";
-	r.source = "walk_in";
-	r.first_contact_at = f.at - 86400000LL * 30;
-	r.first_contact_place = "展厅";
-	r.first_contact_scenario = "到店看车";
-	r.first_feedback = "满意";
-	r.status = "active";
-	r.version = 9;
-	r.created_at = r.first_contact_at;
-	r.updated_at = f.at;
-	r.last_contact_at = f.at;
-	r.next_followup_at = f.at + NEXT_DUE_MS;
-	const ProtobufCMessage *msgs[] = {&f.base, &r.base};
-	for (int i = 0; i < 2; i++) {
-		size_t len = protobuf_c_message_get_packed_size(msgs[i]);
-		uint8_t *buf = malloc(len ? len : 1);
-		if (!buf)
-			die("out of memory");
-		protobuf_c_message_pack(msgs[i], buf);
-		fprintf(out, "%08zx", len);
-		for (size_t k = 0; k < len; k++)
-			fprintf(out, "%02x", buf[k]);
-		free(buf);
-	}
-}
-
 /* The SQL crmd runs for the mix (server/stmts.c STMT_CUSTOMER_GET and
  * STMT_CUSTOMER_LIST, in the parameters h_query.c passes), as a pgbench
  * script. Sessions come from `sessions` ("username session-id" lines, in
@@ -647,9 +594,8 @@ static void pgbench_script(const char *sessions_path)
 			LIST_ROWS + 1);
 		break;
 	case MIX_FOLLOWUP:
-		/* The plan, then the write with the version and next follow-up
-		 * the plan saw, as crmd does (h_followup.c); the outbox bundle is
-		 * a Followup and a Relation as crmd packs them. */
+		/* The one statement crmd runs (h_followup.c, sql/0030): the
+		 * database encodes the outbox records itself. */
 		for (int s = 0; s < nsid; s++) {
 			if (users[s]->nmine == 0)
 				die("%s owns none of the sampled relations", users[s]->user);
@@ -660,26 +606,17 @@ static void pgbench_script(const char *sessions_path)
 			}
 		}
 		fprintf(out,
-			"SELECT (x.rel).version AS ver, x.after_next_followup_ms AS nx, i.fid, i.now_ms,"
-			" i.rid FROM (SELECT crm.uuid_v7(clock_timestamp())::text AS fid,"
+			"SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).* FROM"
+			" (SELECT crm.uuid_v7(clock_timestamp())::text AS fid,"
 			" crm.ms(clock_timestamp()) AS now_ms, ");
 		sql_text_array(out, values, n);
 		fprintf(out, "[(:client_id::int %% %d) * %d + :v::int]::text AS rid) i,"
-			     " crm.followup_plan(%s, i.fid, i.rid, ''::text, 'phone'::text,"
+			     " crm.followup_add(%s, i.fid, i.rid, ''::text, 'phone'::text,"
 			     " 'needs_analysis'::text, i.now_ms, 'pgbench %s'::text, '%s'::text,"
-			     " i.now_ms + %lld, 'phone'::text, '%s'::text, i.now_ms) x \\gset\n",
+			     " i.now_ms + %lld, 'phone'::text, '%s'::text, i.now_ms, NULL::bigint,"
+			     " NULL::bigint, NULL::bytea) x;\n",
 			nsid, SCRIPT_VALUES, sid_expr, FOLLOWUP_CONTENT, FOLLOWUP_FEEDBACK,
 			(long long)NEXT_DUE_MS, NEXT_PURPOSE);
-		fprintf(out,
-			"SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).* FROM"
-			" crm.followup_add(%s, :fid::text, :rid::text, ''::text, 'phone'::text,"
-			" 'needs_analysis'::text, :now_ms::bigint, 'pgbench %s'::text, '%s'::text,"
-			" :now_ms::bigint + %lld, 'phone'::text, '%s'::text, crm.ms(clock_timestamp()),"
-			" :ver::bigint, :nx::bigint, '\\x",
-			sid_expr, FOLLOWUP_CONTENT, FOLLOWUP_FEEDBACK, (long long)NEXT_DUE_MS,
-			NEXT_PURPOSE);
-		print_bundle_hex(out, values[0]);
-		fputs("'::bytea) x;\n", out);
 		break;
 	case MIX_TASKS:
 		fprintf(out,

@@ -735,6 +735,105 @@ static void test_outbox_of_one_followup(struct crmc *c)
 	CHECK(db_long(sql, rid) == 3);
 }
 
+/* The Relation and Followup crm.followup_add encodes itself (sql/0030)
+ * are the bytes crmd's protobuf-c gives for the same rows: a relation with
+ * intents (one with every field, one with the model only), packed by crmd
+ * for a level change, against crm.relation_payload of the same row; and
+ * the follow-up's record against crmd's own packing of it. */
+static void test_sql_payloads_match_crmds(struct crmc *c)
+{
+	char cid[37], rid[37], phone[16];
+	it_phone(phone);
+	uuid_v7_new(cid);
+	uuid_v7_new(rid);
+	Crm__Customer cu = CRM__CUSTOMER__INIT;
+	cu.id = cid;
+	cu.name = (char *)"编码客户";
+	cu.phone = phone;
+	Crm__Intent i1 = CRM__INTENT__INIT, i2 = CRM__INTENT__INIT;
+	i1.model = (char *)"途观L";
+	i1.body_type = (char *)"suv";
+	i1.configuration = (char *)"330TSI 豪华版, 白色";
+	i1.budget_min = 200000;
+	i1.budget_max = 260000;
+	i1.needs = (char *)"七座, 周末自驾";
+	i2.model = (char *)"帕萨特";
+	Crm__Intent *intents[] = {&i1, &i2};
+	Crm__Relation rel = CRM__RELATION__INIT;
+	rel.id = rid;
+	rel.source = (char *)"walk_in";
+	rel.first_contact_place = (char *)"展厅";
+	rel.intents = intents;
+	rel.n_intents = 2;
+	Crm__CustomerCreate cc = CRM__CUSTOMER_CREATE__INIT;
+	cc.customer = &cu;
+	cc.relation = &rel;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_CREATE;
+	req.customer_create = &cc;
+	Crm__Envelope *e = it_call(c, &req);
+	CHECK(code_of(e) == CRM__CODE__OK);
+	it_free(e);
+	e = set_level(c, rid, "A");
+	CHECK(code_of(e) == CRM__CODE__OK);
+	it_free(e);
+	const char *same = "SELECT (o.payload = crm.relation_payload(o.entity_id))::text"
+			   "  FROM crm.outbox o WHERE o.entity = 'relation' AND o.entity_id = $1::uuid"
+			   " ORDER BY o.seq DESC LIMIT 1";
+	const char *v = it_db_value(db, same, rid);
+	CHECK(v && !strcmp(v, "true"));
+	/* A follow-up recorded by crmd in one statement: its relation's record
+	 * is the SQL encoding, and the relation's last contact moved. */
+	char fid[37];
+	uuid_v7_new(fid);
+	struct fu_args a = {.relation_id = rid, .id = fid, .content = "编码 follow-up",
+			    .next_due = now_ms_() + DAY_MS, .next_purpose = "报价"};
+	e = add_followup(c, &a);
+	CHECK(ok_followup(e));
+	int64_t last = ok_followup(e) ? e->followup_reply->relation->last_contact_at : -1;
+	it_free(e);
+	v = it_db_value(db, same, rid);
+	CHECK(v && !strcmp(v, "true"));
+	CHECK(db_ll("SELECT crm.ms(last_contact_at) FROM crm.relations WHERE id = $1::uuid", rid) ==
+	      last);
+	/* The Followup crmd packs from the reply is the one in the outbox. */
+	Crm__Envelope *list = NULL;
+	Crm__FollowupList fl = CRM__FOLLOWUP_LIST__INIT;
+	fl.relation_id = rid;
+	fl.limit = 1;
+	Crm__Envelope lreq = CRM__ENVELOPE__INIT;
+	lreq.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_LIST;
+	lreq.followup_list = &fl;
+	list = it_call(c, &lreq);
+	CHECK(code_of(list) == CRM__CODE__OK && list->followup_page &&
+	      list->followup_page->n_followups == 1);
+	if (code_of(list) == CRM__CODE__OK && list->followup_page &&
+	    list->followup_page->n_followups == 1) {
+		Crm__Followup *f = list->followup_page->followups[0];
+		size_t len = protobuf_c_message_get_packed_size(&f->base);
+		uint8_t *buf = malloc(len ? len : 1);
+		char *hex = malloc(2 * len + 1);
+		if (buf && hex) {
+			protobuf_c_message_pack(&f->base, buf);
+			for (size_t i = 0; i < len; i++)
+				snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+			hex[2 * len] = 0;
+			const char *params[] = {fid, hex};
+			PGresult *res = PQexecParams(
+				db,
+				"SELECT (o.payload = decode($2, 'hex'))::text FROM crm.outbox o"
+				" WHERE o.entity = 'followup' AND o.entity_id = $1::uuid",
+				2, NULL, params, NULL, NULL, 0);
+			CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			      !strcmp(PQgetvalue(res, 0, 0), "true"));
+			PQclear(res);
+		}
+		free(buf);
+		free(hex);
+	}
+	it_free(list);
+}
+
 /* Who may do what with follow-ups and tasks. */
 static void test_permissions(struct crmc *c1, struct crmc *c2)
 {
@@ -1090,6 +1189,7 @@ int main(void)
 	test_compliance(c1);
 	test_lists_at_a_fixed_clock(c2);
 	test_outbox_of_one_followup(c2);
+	test_sql_payloads_match_crmds(c2);
 	test_permissions(c1, c2);
 	test_handover_moves_open_tasks(c1, c2);
 	test_stale_plan_is_refused(c1);
