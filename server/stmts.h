@@ -185,7 +185,9 @@ enum stmt_id {
 	 * $15 next_followup_at ms planned, $16 bundle (Followup, Relation)
 	 * -> outcome ('ok', 'existed'), kind ('followup', 'task'), FOLLOWUP
 	 * columns, all columns of crm.relation_view, all of crm.task_view (NULL
-	 * where the row is of the other kind). DC409 when the plan is stale. */
+	 * where the row is of the other kind). DC409 when the plan is stale.
+	 * With $14..$16 NULL (followup.add) there is no plan: the database
+	 * encodes the records it wrote (sql/0030). */
 	STMT_FOLLOWUP_ADD,
 	/* $1 session_id, $2 relation id, $3 customer id, $4 limit -> FOLLOWUP
 	 * columns, newest first. */
