@@ -211,6 +211,15 @@ INI
 	done
 
 	start_crmd "$dir" "$build"
+	# Listening is not serving: a login before crmd's database pool is up
+	# is answered UNAVAILABLE, and the first test would fail for it.
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'event=db\.up' "$dir/crmd.log" && break
+		sleep 0.1
+	done
+	grep -q 'event=db\.up' "$dir/crmd.log" ||
+		fail "crmd did not log event=db.up within 20 s of listening" "$dir"
 	cat >"$dir/env" <<ENV
 CRM_SERVER=127.0.0.1:$port
 CRM_CA=$dir/certs/ca.pem
