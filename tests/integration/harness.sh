@@ -96,19 +96,23 @@ start_crmd() {
 		wait $! || status=$?
 		echo "$status" >"$2/crmd.exit"
 	' crmd-wrapper "$build" "$dir" </dev/null >/dev/null 2>&1 &
+	# Listening is not serving: a login before crmd's database pool is up is
+	# answered UNAVAILABLE, and the next test would fail for it. So wait for
+	# this crmd's (the log's new lines) event=db.up too; every caller starts
+	# crmd with PostgreSQL up.
 	for ((i = 0; i < 200; i++)); do
 		if [[ -s $dir/crmd.pid ]] &&
-			tail -n "+$((before + 1))" "$dir/crmd.log" | grep -q 'event=server.listening'; then
+			tail -n "+$((before + 1))" "$dir/crmd.log" | grep -q 'event=db\.up'; then
 			pid=$(cat "$dir/crmd.pid")
 			[[ -f $dir/env ]] && env_set "$dir" CRMD_PID "$pid"
 			return 0
 		fi
 		if [[ -e $dir/crmd.exit ]]; then
-			fail "crmd exited with status $(cat "$dir/crmd.exit") before listening" "$dir"
+			fail "crmd exited with status $(cat "$dir/crmd.exit") before serving" "$dir"
 		fi
 		sleep 0.1
 	done
-	fail "crmd did not log event=server.listening within 20 s" "$dir"
+	fail "crmd did not log event=db.up within 20 s" "$dir"
 }
 
 # Waits up to $2 seconds for crmd to exit; prints its exit status.
@@ -211,15 +215,6 @@ INI
 	done
 
 	start_crmd "$dir" "$build"
-	# Listening is not serving: a login before crmd's database pool is up
-	# is answered UNAVAILABLE, and the first test would fail for it.
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -q 'event=db\.up' "$dir/crmd.log" && break
-		sleep 0.1
-	done
-	grep -q 'event=db\.up' "$dir/crmd.log" ||
-		fail "crmd did not log event=db.up within 20 s of listening" "$dir"
 	cat >"$dir/env" <<ENV
 CRM_SERVER=127.0.0.1:$port
 CRM_CA=$dir/certs/ca.pem
@@ -310,7 +305,7 @@ cmd_crmd_start() {
 	need_env "$dir"
 	PGDATA_DIR=$(pgdata_of "$dir")
 	start_crmd "$dir" "$(env_get "$dir" CRM_BUILD_DIR)"
-	echo "harness: crmd listening again (pid $(crmd_pid "$dir"))"
+	echo "harness: crmd serving again (pid $(crmd_pid "$dir"))"
 }
 
 cmd_crmd_kill() {

@@ -319,3 +319,31 @@ struct crmc *it_login_demo(const char *role, const char *store)
 	}
 	return c;
 }
+
+void it_show_crmd_log(int lines)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/crmd.log", it_env("CRM_TEST_DIR"));
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "(no crmd log at %s)\n", path);
+		return;
+	}
+	/* Two passes: count the lines, then print the last ones. */
+	long total = 0;
+	int ch;
+	while ((ch = getc(f)) != EOF)
+		total += ch == '\n';
+	rewind(f);
+	long skip = total > lines ? total - lines : 0, at = 0;
+	fprintf(stderr, "--- last %ld lines of %s ---\n", total - skip, path);
+	char buf[4096];
+	while (fgets(buf, sizeof buf, f)) {
+		if (at >= skip)
+			fputs(buf, stderr);
+		if (strchr(buf, '\n'))
+			at++;
+	}
+	fprintf(stderr, "--- end of crmd log ---\n");
+	fclose(f);
+}

@@ -64,4 +64,15 @@ bool it_crmd_stop(struct it_crmd *d);
 /* Connects to `server` with a client certificate (NULL cert: none). */
 struct crmc *it_connect_cert(const char *server, const char *cert, const char *key);
 
+/* Prints the last `lines` lines of the fixture crmd's log to stderr. */
+void it_show_crmd_log(int lines);
+/* check_summary, and when a check failed, the end of crmd's log first: a
+ * failure in CI leaves nothing else behind (the fixture removes its folder). */
+static inline int it_summary(void)
+{
+	if (check_failed)
+		it_show_crmd_log(60);
+	return check_summary();
+}
+
 #endif

@@ -690,5 +690,5 @@ int main(void)
 	PGconn *db = it_db();
 	db_exec(db, "DELETE FROM crm.login_failures WHERE source_addr = '127.0.0.1'");
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

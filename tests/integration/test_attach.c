@@ -727,5 +727,5 @@ int main(void)
 	if (other_store)
 		crmc_close(other_store);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

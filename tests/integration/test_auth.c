@@ -175,5 +175,5 @@ int main(void)
 	test_wrong_password_is_refused_and_recorded();
 	test_logout_revokes_the_token();
 	test_stats_need_an_admin();
-	return check_summary();
+	return it_summary();
 }

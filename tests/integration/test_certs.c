@@ -226,7 +226,7 @@ int main(void)
 	if (!start_crmd2()) {
 		CHECK(false);
 		PQfinish(db);
-		return check_summary();
+		return it_summary();
 	}
 	char err[512];
 
@@ -379,5 +379,5 @@ int main(void)
 		sh("rm -rf '%s'", tmp);
 	else
 		fprintf(stderr, "kept %s\n", tmp);
-	return check_summary();
+	return it_summary();
 }

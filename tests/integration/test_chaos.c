@@ -1343,5 +1343,5 @@ int main(void)
 		printf("-- test %d done at %.1f s\n", i + 1, now_s() - t0);
 	}
 	SSL_CTX_free(raw_ctx);
-	return check_summary();
+	return it_summary();
 }

@@ -191,5 +191,5 @@ int main(void)
 	test_bad_input_is_refused_and_nothing_changes();
 	test_metacharacters_and_emoji_are_stored_verbatim();
 	test_outbox_sequence_is_gapless();
-	return check_summary();
+	return it_summary();
 }

@@ -648,5 +648,5 @@ int main(void)
 		test_cli_prints_erased();
 	}
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -206,5 +206,5 @@ int main(void)
 	it_init();
 	test_database_down_answers_unavailable_then_recovers();
 	test_sigterm_under_load_loses_no_acknowledged_write();
-	return check_summary();
+	return it_summary();
 }

@@ -305,5 +305,5 @@ int main(void)
 	test_relation_update_to_walk_in(c);
 	crmc_close(c);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -1199,5 +1199,5 @@ int main(void)
 	crmc_close(c1);
 	crmc_close(c2);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -147,5 +147,5 @@ int main(void)
 	test_silent_client_is_cut_off_at_handshake_timeout();
 	test_plaintext_on_tls_port_is_refused_and_others_go_on();
 	test_in_flight_limit_pauses_reading();
-	return check_summary();
+	return it_summary();
 }

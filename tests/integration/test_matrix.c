@@ -1341,5 +1341,5 @@ int main(void)
 	if (node_crmd.pid)
 		CHECK(it_crmd_stop(&node_crmd));
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -184,5 +184,5 @@ int main(void)
 	test_names_by_pairs_match_trigram_similarity();
 	test_a_name_added_later_is_found_by_its_pairs();
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -759,5 +759,5 @@ int main(void)
 		test_erase();
 	}
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -254,5 +254,5 @@ int main(void)
 	test_zero_length_frame_is_an_empty_request();
 	test_second_hello_is_refused();
 	test_stream_sends_no_more_than_its_credit();
-	return check_summary();
+	return it_summary();
 }

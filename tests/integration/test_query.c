@@ -1228,5 +1228,5 @@ int main(void)
 	test_card_has_everything_in_order();
 	test_card_not_found();
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

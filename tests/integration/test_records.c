@@ -1363,5 +1363,5 @@ int main(void)
 	test_simultaneous_registrations_make_one_customer();
 	test_outbox_rows_only_for_writes();
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -477,5 +477,5 @@ int main(void)
 	crmc_close(watch1);
 	crmc_close(watch2);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

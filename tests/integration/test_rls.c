@@ -543,5 +543,5 @@ int main(void)
 	test_searches_keep_their_indexes_under_the_policies();
 	PQfinish(app);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -759,5 +759,5 @@ int main(void)
 	crmc_close(other);
 	crmc_close(analyst);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

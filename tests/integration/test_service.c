@@ -855,5 +855,5 @@ int main(void)
 	crmc_close(mgr2);
 	crmc_close(adv3);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }

@@ -316,5 +316,5 @@ int main(void)
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		crmc_close(all[i]);
 	PQfinish(rel_db);
-	return check_summary();
+	return it_summary();
 }

@@ -875,5 +875,5 @@ int main(void)
 	crmc_close(c3);
 	crmc_close(sh);
 	PQfinish(db);
-	return check_summary();
+	return it_summary();
 }
