@@ -830,6 +830,13 @@ static void fixture_sorts(void)
 		if (i % 3 == 0)
 			relation(rid, cid, "SH01", "", "B", "walk_in", "", "", "1 day");
 	}
+	/* Renamed after its relation was made: a store's list sorts by the
+	 * relation's copy of the name (sql/0032), which must follow. 排序癸 would
+	 * sort last; as 排序丁 it ties with the first two. */
+	phone_with_tail(p, "3000098");
+	customer(cid, "排序癸", p, "sort", false, "8 days");
+	relation(rid, cid, "BJ01", "", "B", "walk_in", "2 days", "", "8 days");
+	sql("UPDATE crm.customers SET name = '排序丁' WHERE id = $1::uuid", 1, cid);
 	phone_with_tail(p, "3000099");
 	customer(cid, "排序庚", p, "sort", false, "9 days");
 	sql("UPDATE crm.customers SET created_at = date_trunc('day', now()) - interval '9 days',"
@@ -923,13 +930,13 @@ static void check_sorted_pages(const char *role, const char *store, int expect_r
 
 static void test_sorts_with_ties_paginate_completely_store_list(void)
 {
-	check_sorted_pages("store_manager", "BJ01", 9, 2);
+	check_sorted_pages("store_manager", "BJ01", 10, 2);
 }
 
 static void test_sorts_with_ties_paginate_completely_group_list(void)
 {
-	/* 9 at BJ01, 3 more at SH01, 1 without a relation. */
-	check_sorted_pages("group_admin", NULL, 13, 2);
+	/* 10 at BJ01, 3 more at SH01, 1 without a relation. */
+	check_sorted_pages("group_admin", NULL, 14, 2);
 }
 
 static void test_cursor_resumes_right_after_its_row(void)
@@ -956,7 +963,7 @@ static void test_cursor_resumes_right_after_its_row(void)
 	again.after = first.cursor_after_first;
 	list_run(c, &again, &rest);
 	CHECK(rest.code == CRM__CODE__OK);
-	CHECK(all.n == 13 && first.n + rest.n == all.n);
+	CHECK(all.n == 14 && first.n + rest.n == all.n);
 	bool same = all.n == first.n + rest.n;
 	for (int i = 0; same && i < all.n; i++) {
 		const struct row *r = i < first.n ? &first.rows[i] : &rest.rows[i - first.n];
