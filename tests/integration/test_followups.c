@@ -591,6 +591,22 @@ static void test_compliance(struct crmc *c)
 	e = skip_task(c, next_id, "again");
 	CHECK(code_of(e) == CRM__CODE__CONFLICT);
 	it_free(e);
+	/* The person's closed tasks (`crm tasks closed`, sql/0034's index):
+	 * both, the later due first, none open. */
+	e = list_tasks(c, "closed", NULL, NULL, NULL, 0);
+	int at_next = -1, at_late = -1, open_listed = 0;
+	if (code_of(e) == CRM__CODE__OK) {
+		for (size_t i = 0; i < e->task_page->n_tasks; i++) {
+			const Crm__Task *t = e->task_page->tasks[i];
+			open_listed += !strcmp(t->status, "open");
+			if (!strcmp(t->id, next_id))
+				at_next = (int)i;
+			if (!strcmp(t->id, late_id))
+				at_late = (int)i;
+		}
+	}
+	CHECK(at_next >= 0 && at_late > at_next && open_listed == 0);
+	it_free(e);
 	/* No open task left: no next follow-up. */
 	CHECK(db_long("SELECT count(*) FROM crm.relations WHERE id = $1::uuid"
 		      " AND next_followup_at IS NULL", rid) == 1);
