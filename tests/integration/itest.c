@@ -253,6 +253,9 @@ bool it_crmd_spawn(struct it_crmd *d, const char *const *sets, const char *ready
 		argv[n++] = sets[i];
 	}
 	argv[n] = NULL;
+	/* A log left by an earlier crmd on the same port (ports are reused)
+	 * would show its "listening" before this one truncates the file. */
+	unlink(d->log);
 	d->pid = fork();
 	if (d->pid == 0) {
 		int out = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
