@@ -137,8 +137,6 @@ static const char *username(const char *role, const char *store)
 	return user;
 }
 
-/* Runs the list `cl` (this run's tag added unless `any_tag`) and collects
- * every frame's rows, granting credit as the frames come. */
 static void row_from(const Crm__CustomerRow *r, struct row *w)
 {
 	memset(w, 0, sizeof *w);
@@ -159,6 +157,60 @@ static void row_from(const Crm__CustomerRow *r, struct row *w)
 	}
 }
 
+/* Sends the list `cl` as it is and hands each frame to `on_page`, granting
+ * credit as the frames come, until the last frame or until `on_page` says
+ * stop (the stream is then left unread: close the connection). The status;
+ * a refusal's field in `field`. */
+static Crm__Code list_stream(struct crmc *c, Crm__CustomerList *cl,
+			     bool (*on_page)(const Crm__CustomerPage *page, void *arg), void *arg,
+			     char *field, size_t field_cap)
+{
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_LIST;
+	req.customer_list = cl;
+	req.credit = 4;
+	uint64_t id = crmc_send(c, &req);
+	char err[256];
+	for (;;) {
+		Crm__Envelope *resp = crmc_wait(c, id, 20000, err, sizeof err);
+		if (!resp) {
+			CHECK(false);
+			return CRM__CODE__UNAVAILABLE;
+		}
+		Crm__Code code = crmc_status(resp);
+		if (code != CRM__CODE__OK) {
+			snprintf(field, field_cap, "%s",
+				 resp->status && resp->status->field ? resp->status->field : "");
+			it_free(resp);
+			return code;
+		}
+		const Crm__CustomerPage *page = resp->customer_page;
+		CHECK(page != NULL);
+		bool go_on = page && on_page(page, arg);
+		bool more = resp->more;
+		it_free(resp);
+		if (!page || !more || !go_on)
+			return code;
+		crmc_stream_credit(c, id, 1);
+	}
+}
+
+static bool collect_page(const Crm__CustomerPage *page, void *arg)
+{
+	struct list *out = arg;
+	out->frames++;
+	if (page->n_rows > 0 && !*page->next_cursor)
+		out->frames_have_cursor = false;
+	if (out->frames == 1)
+		snprintf(out->cursor_after_first, sizeof out->cursor_after_first, "%s",
+			 page->next_cursor);
+	for (size_t i = 0; i < page->n_rows && out->n < 200; i++)
+		row_from(page->rows[i], &out->rows[out->n++]);
+	return true;
+}
+
+/* Runs the list `cl` (this run's tag added unless it has one) and collects
+ * every frame's rows. */
 static void list_run(struct crmc *c, Crm__CustomerList *cl, struct list *out)
 {
 	memset(out, 0, sizeof *out);
@@ -169,46 +221,7 @@ static void list_run(struct crmc *c, Crm__CustomerList *cl, struct list *out)
 	}
 	if (!cl->tag || !*cl->tag)
 		cl->tag = run;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_LIST;
-	req.customer_list = cl;
-	req.credit = 4;
-	uint64_t id = crmc_send(c, &req);
-	char err[256];
-	for (;;) {
-		Crm__Envelope *resp = crmc_wait(c, id, 20000, err, sizeof err);
-		if (!resp) {
-			out->code = CRM__CODE__UNAVAILABLE;
-			CHECK(false);
-			return;
-		}
-		out->code = crmc_status(resp);
-		if (out->code != CRM__CODE__OK) {
-			snprintf(out->field, sizeof out->field, "%s",
-				 resp->status && resp->status->field ? resp->status->field : "");
-			it_free(resp);
-			return;
-		}
-		const Crm__CustomerPage *page = resp->customer_page;
-		CHECK(page != NULL);
-		if (!page) {
-			it_free(resp);
-			return;
-		}
-		out->frames++;
-		if (page->n_rows > 0 && !*page->next_cursor)
-			out->frames_have_cursor = false;
-		if (out->frames == 1)
-			snprintf(out->cursor_after_first, sizeof out->cursor_after_first, "%s",
-				 page->next_cursor);
-		for (size_t i = 0; i < page->n_rows && out->n < 200; i++)
-			row_from(page->rows[i], &out->rows[out->n++]);
-		bool more = resp->more;
-		it_free(resp);
-		if (!more)
-			return;
-		crmc_stream_credit(c, id, 1);
-	}
+	out->code = list_stream(c, cl, collect_page, out, out->field, sizeof out->field);
 }
 
 static bool has_customer(const struct list *l, const char *cid)
@@ -947,12 +960,37 @@ static int pair_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/* What check_unfiltered_pages sees of one list as its frames come. */
+struct walk {
+	const char *sort;
+	bool group, desc, ordered;
+	long n, cap;          /* rows seen; rows whose ids are kept */
+	char (*pairs)[80];    /* customer/relation ids, to find repeats */
+	struct row prev;
+};
+
+static bool walk_page(const Crm__CustomerPage *page, void *arg)
+{
+	struct walk *w = arg;
+	for (size_t i = 0; i < page->n_rows; i++) {
+		struct row cur;
+		row_from(page->rows[i], &cur);
+		if (w->n > 0 && key_cmp(w->sort, w->group, &w->prev, &cur, w->desc) > 0)
+			w->ordered = false;
+		if (w->n < w->cap)
+			snprintf(w->pairs[w->n], sizeof w->pairs[w->n], "%s/%s", cur.cid, cur.rid);
+		w->prev = cur;
+		w->n++;
+	}
+	return w->n <= w->cap; /* more rows than there are: repeating without end */
+}
+
 /* A list with no filter at all (no run tag either: every row the role
- * sees), in about 40 pages (7 rows or more), by every sort both ways: each row after the one
- * before it, no row twice, as many rows as the database holds for it.
- * Store and group lists by last contact and next follow-up read two
- * index ranges when nothing filters them (sql/0033, 0035); the filtered
- * lists above take the one query. */
+ * sees), in about 40 pages (7 rows or more), by every sort both ways:
+ * each row after the one before it, no row twice, as many rows as the
+ * database holds for it. Store and group lists by last contact and next
+ * follow-up read two index ranges when nothing filters them (sql/0033,
+ * 0035); the filtered lists above take the one query. */
 static void check_unfiltered_pages(const char *role, const char *store, const char *count_sql)
 {
 	static const char *const sorts[] = {"created", "updated", "name", "last_contact",
@@ -960,11 +998,11 @@ static void check_unfiltered_pages(const char *role, const char *store, const ch
 	struct crmc *c = login(role, store);
 	if (!c)
 		return;
-	bool group = store == NULL;
 	const char *count = it_db_value(db, count_sql, store);
 	long want = count ? atol(count) : 0;
 	CHECK(want > 20);
-	char (*pairs)[80] = calloc((size_t)want + 64, sizeof *pairs);
+	struct walk w = {.group = store == NULL, .cap = want + 64};
+	w.pairs = calloc((size_t)w.cap, sizeof *w.pairs);
 	for (size_t s = 0; s < sizeof sorts / sizeof sorts[0]; s++) {
 		for (int desc = 0; desc < 2 && c; desc++) {
 			Crm__CustomerList cl = CRM__CUSTOMER_LIST__INIT;
@@ -972,59 +1010,31 @@ static void check_unfiltered_pages(const char *role, const char *store, const ch
 			cl.descending = desc;
 			/* About 40 pages, however many rows the suite has made by now. */
 			cl.page_size = want / 40 > 7 ? (uint32_t)(want / 40) : 7;
-			Crm__Envelope req = CRM__ENVELOPE__INIT;
-			req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_LIST;
-			req.customer_list = &cl;
-			req.credit = 4;
-			uint64_t id = crmc_send(c, &req);
-			long n = 0;
-			bool ordered = true, ok = true;
-			struct row prev, cur;
-			char err[256];
-			for (;;) {
-				Crm__Envelope *resp = crmc_wait(c, id, 20000, err, sizeof err);
-				if (!resp || crmc_status(resp) != CRM__CODE__OK || !resp->customer_page) {
-					ok = false;
-					it_free(resp);
-					break;
-				}
-				const Crm__CustomerPage *page = resp->customer_page;
-				for (size_t i = 0; i < page->n_rows; i++) {
-					row_from(page->rows[i], &cur);
-					if (n > 0 && key_cmp(sorts[s], group, &prev, &cur, desc) > 0)
-						ordered = false;
-					if (n < want + 64)
-						snprintf(pairs[n], sizeof pairs[n], "%s/%s", cur.cid,
-							 cur.rid);
-					prev = cur;
-					n++;
-				}
-				bool more = resp->more;
-				it_free(resp);
-				if (!more)
-					break;
-				if (n > want + 64) {
-					/* Rows repeating without end: drop the stream. */
-					ok = false;
-					crmc_close(c);
-					c = login(role, store);
-					break;
-				}
-				crmc_stream_credit(c, id, 1);
+			w.sort = sorts[s];
+			w.desc = desc;
+			w.ordered = true;
+			w.n = 0;
+			char field[64];
+			bool ok = list_stream(c, &cl, walk_page, &w, field, sizeof field) ==
+				  CRM__CODE__OK && w.n <= w.cap;
+			if (w.n > w.cap) {
+				/* The stream was left unread: a new connection. */
+				crmc_close(c);
+				c = login(role, store);
 			}
-			long kept = n < want + 64 ? n : want + 64;
-			qsort(pairs, (size_t)kept, sizeof *pairs, pair_cmp);
+			long kept = w.n < w.cap ? w.n : w.cap;
+			qsort(w.pairs, (size_t)kept, sizeof *w.pairs, pair_cmp);
 			bool unique = true;
 			for (long i = 1; i < kept; i++)
-				unique = unique && strcmp(pairs[i - 1], pairs[i]) != 0;
-			CHECK(ok && n == want && ordered && unique);
-			if (!(ok && n == want && ordered && unique))
+				unique = unique && strcmp(w.pairs[i - 1], w.pairs[i]) != 0;
+			CHECK(ok && w.n == want && w.ordered && unique);
+			if (!(ok && w.n == want && w.ordered && unique))
 				fprintf(stderr, "  unfiltered %s sort=%s desc=%d: rows %ld (want %ld),"
 						" ordered %d, unique %d, ok %d\n",
-					role, sorts[s], desc, n, want, ordered, unique, ok);
+					role, sorts[s], desc, w.n, want, w.ordered, unique, ok);
 		}
 	}
-	free(pairs);
+	free(w.pairs);
 	if (c)
 		crmc_close(c);
 }
