@@ -242,7 +242,8 @@ void h_followup_list(struct request *r)
 static void on_tasks_listed(void *arg, const PGresult *res, const struct pool_error *err)
 {
 	struct request *r = arg;
-	if (fail_on_error(r, err) || !result_shape_ok(r, res, TASK_VIEW_NCOLS + 3))
+	/* sql/0036: the task's columns up to set_by_followup, then these three */
+	if (fail_on_error(r, err) || !result_shape_ok(r, res, TASK_NCOLS + 3))
 		return;
 	int rows = PQntuples(res);
 	struct scratch sc = {0};
@@ -256,9 +257,9 @@ static void on_tasks_listed(void *arg, const PGresult *res, const struct pool_er
 	Crm__TaskPage page = CRM__TASK_PAGE__INIT;
 	for (int i = 0; i < rows; i++) {
 		row_to_task(res, i, 0, &items[i]);
-		items[i].overdue = !strcmp(PQgetvalue(res, i, TASK_VIEW_NCOLS), "t");
-		items[i].outcome = PQgetvalue(res, i, TASK_VIEW_NCOLS + 1);
-		items[i].late_by_ms = col_i64(res, i, TASK_VIEW_NCOLS + 2);
+		items[i].overdue = !strcmp(PQgetvalue(res, i, TASK_NCOLS), "t");
+		items[i].outcome = PQgetvalue(res, i, TASK_NCOLS + 1);
+		items[i].late_by_ms = col_i64(res, i, TASK_NCOLS + 2);
 		ptrs[i] = &items[i];
 	}
 	page.tasks = ptrs;

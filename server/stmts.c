@@ -102,8 +102,8 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	STMT(STMT_FOLLOWUP_LIST,
 	     "SELECT * FROM crm.followup_list($1::uuid, $2::text, $3::text, $4::integer)", 4),
 	STMT(STMT_TASK_LIST,
-	     "SELECT (x.task).*, x.overdue, x.outcome, x.late_by_ms FROM crm.task_list($1::uuid,"
-	     " $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::integer) x", 8),
+	     "SELECT * FROM crm.task_list($1::uuid, $2::text, $3::text, $4::text, $5::text,"
+	     " $6::text, $7::bigint, $8::integer)", 8),
 	STMT(STMT_TASK_SKIP,
 	     "SELECT * FROM crm.task_skip($1::uuid, $2::text, $3::text, $4::bigint)", 4),
 	STMT(STMT_TASK_REASSIGN,

@@ -382,6 +382,141 @@ static void test_shared_customer_shows_its_other_store_read_only(void)
 		  "active");
 }
 
+/* Tasks (sql/0036): their policy is the relations policy written on the
+ * task's copies of its relation's store, owner and customer, so in every
+ * scope a task must be visible exactly when its relation is, also after
+ * the relation changes hands. Runs after the shared-customer test: its
+ * relation of MINE's customer at SH01 is the cross-store case. */
+enum { SHARED = NROWS };
+
+static bool make_task(const char *rel, char *out, size_t cap)
+{
+	return copy_value(db,
+			  "INSERT INTO crm.tasks (id, relation_id, store_id, owner_id, due_at, method,"
+			  " purpose, created_at) SELECT gen_random_uuid(), r.id, r.store_id,"
+			  " r.owner_id, now() + interval '1 day', 'phone', 'rls test', now()"
+			  " FROM crm.relations r WHERE r.id = $1::uuid RETURNING id::text",
+			  rel, out, cap);
+}
+
+static long sees_tasks_of(const char *rel)
+{
+	return app_count("SELECT count(*) FROM crm.tasks WHERE relation_id = $1::uuid", rel);
+}
+
+/* In the scope begun, each relation's task is seen as the relation is;
+ * returns how many of the five relations are seen, -1 on a mismatch. */
+static int tasks_match_relations(char (*rels)[37])
+{
+	int seen = 0;
+	for (int k = 0; k <= SHARED; k++) {
+		long r = app_count("SELECT count(*) FROM crm.relations WHERE id = $1::uuid", rels[k]);
+		long t = sees_tasks_of(rels[k]);
+		if (r != t || r < 0) {
+			fprintf(stderr, "relation %d: %ld relation(s) seen, %ld task(s)\n", k, r, t);
+			return -1;
+		}
+		seen += (int)r;
+	}
+	return seen;
+}
+
+static void test_tasks_follow_their_relations(void)
+{
+	char rels[NROWS + 1][37], task[37] = "";
+	for (int k = 0; k < NROWS; k++)
+		snprintf(rels[k], sizeof rels[k], "%s", relation[k]);
+	const char *values[] = {customer[MINE], sh01};
+	PGresult *res = PQexecParams(db, "SELECT id::text FROM crm.relations WHERE customer_id ="
+				     " $1::uuid AND store_id = $2::uuid", 2, NULL, values, NULL,
+				     NULL, 0);
+	CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
+	snprintf(rels[SHARED], sizeof rels[SHARED], "%s",
+		 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	for (int k = 0; k <= SHARED; k++)
+		CHECK(make_task(rels[k], task, sizeof task));
+
+	/* consultant: MINE, POOL, and SHARED through MINE's customer */
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(tasks_match_relations(rels) == 3);
+	CHECK(sees_tasks_of(rels[COLLEAGUE]) == 0 && sees_tasks_of(rels[SHARED]) == 1);
+	end_scope();
+	CHECK(begin_scope("consultant", bj01, colleague));
+	CHECK(tasks_match_relations(rels) == 2);
+	end_scope();
+	CHECK(begin_scope("store_manager", bj01, manager));
+	CHECK(tasks_match_relations(rels) == 4);
+	end_scope();
+	CHECK(begin_scope("store_manager", sh01, manager));
+	CHECK(tasks_match_relations(rels) == 3); /* SH01's two, and MINE by its customer */
+	end_scope();
+	CHECK(begin_scope("group_analyst", NULL, manager));
+	CHECK(tasks_match_relations(rels) == 5);
+	end_scope();
+	CHECK(begin_scope(NULL, NULL, NULL));
+	CHECK(tasks_match_relations(rels) == 0);
+	end_scope();
+
+	/* A handover: the copies follow, and with them who sees the task. */
+	const char *move[] = {colleague, relation[MINE]};
+	res = PQexecParams(db, "UPDATE crm.relations SET owner_id = $1::uuid WHERE id = $2::uuid",
+			   2, NULL, move, NULL, NULL, 0);
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	CHECK_STR(it_db_value(db, "SELECT relation_owner_id::text FROM crm.tasks"
+				  " WHERE relation_id = $1::uuid", relation[MINE]),
+		  colleague);
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(tasks_match_relations(rels) == 1); /* the pool only */
+	end_scope();
+	CHECK(begin_scope("consultant", bj01, colleague));
+	CHECK(tasks_match_relations(rels) == 4);
+	end_scope();
+	const char *back[] = {me, relation[MINE]};
+	res = PQexecParams(db, "UPDATE crm.relations SET owner_id = $1::uuid WHERE id = $2::uuid",
+			   2, NULL, back, NULL, NULL, 0);
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(tasks_match_relations(rels) == 3);
+	end_scope();
+	CHECK(it_db_value(db, "UPDATE crm.relations SET level = 'H' WHERE id = $1::uuid"
+			      " RETURNING level", relation[MINE]) != NULL);
+	CHECK_STR(it_db_value(db, "SELECT level FROM crm.tasks WHERE relation_id = $1::uuid",
+			      relation[MINE]), "H");
+
+	/* A rename reaches the task through the relation's copy (0026). */
+	res = PQexecParams(db, "UPDATE crm.customers SET name = 'RLS 改名' WHERE id = $1::uuid", 1,
+			   NULL, (const char *[]){customer[MINE]}, NULL, NULL, 0);
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	CHECK_STR(it_db_value(db, "SELECT string_agg(DISTINCT customer_name, ',') FROM crm.tasks"
+				  " WHERE customer_id = $1::uuid", customer[MINE]), "RLS 改名");
+
+	/* Nobody sets the copies: a write to them is replaced by the relation's. */
+	res = PQexecParams(db, "UPDATE crm.tasks SET relation_owner_id = NULL, level = 'D',"
+			   " customer_name = 'forged' WHERE relation_id = $1::uuid", 1, NULL,
+			   (const char *[]){relation[MINE]}, NULL, NULL, 0);
+	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+	PQclear(res);
+	char want[128];
+	snprintf(want, sizeof want, "%s H RLS 改名", me);
+	CHECK_STR(it_db_value(db, "SELECT relation_owner_id::text || ' ' || level || ' ' ||"
+				  " customer_name FROM crm.tasks WHERE relation_id = $1::uuid",
+			      relation[MINE]),
+		  want);
+
+	/* A task is at its relation's store. */
+	const char *wrong[] = {relation[MINE], sh01};
+	res = PQexecParams(db, "INSERT INTO crm.tasks (id, relation_id, store_id, due_at, method,"
+			   " purpose, created_at) VALUES (gen_random_uuid(), $1::uuid, $2::uuid,"
+			   " now(), 'phone', 'wrong store', now())", 2, NULL, wrong, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	CHECK_STR(state ? state : "", "DC400");
+	PQclear(res);
+}
+
 /* The audit log is not a table crmd's role can write or read directly, in
  * any scope: it appends through crm.audit_append only. */
 static void test_crmd_role_cannot_change_the_audit_log(void)
@@ -538,6 +673,7 @@ int main(void)
 	test_group_analyst_sees_every_store();
 	test_session_begin_sets_the_scope_for_one_transaction();
 	test_shared_customer_shows_its_other_store_read_only();
+	test_tasks_follow_their_relations();
 	test_crmd_role_cannot_change_the_audit_log();
 	test_store_phones_only_through_the_lookup();
 	test_searches_keep_their_indexes_under_the_policies();
