@@ -643,8 +643,16 @@ static void conn_io(struct pool_conn *c, int events)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct pool_conn *c = h->data;
-	if (status < 0)
+	if (status < 0) {
+		/* libuv reports POLLERR this way, and has stopped the handle
+		 * before calling: forget what it watched, or the next
+		 * conn_watch for the same events would change nothing and
+		 * this connection would never be heard from again. */
+		c->poll_events = 0;
+		log_debug("db.poll_error", "conn=%d state=%d status=%s", c->index, (int)c->state,
+			  uv_err_name(status));
 		events = UV_READABLE | UV_WRITABLE;    /* let libpq find the error */
+	}
 	switch (c->state) {
 	case CONN_CONNECTING:
 		conn_continue_connect(c);
@@ -657,6 +665,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	default:
 		break;
 	}
+	/* Still connected (libpq found nothing wrong) and not yet watched
+	 * again by what ran above: watch what was asked for last. */
+	if (status < 0 && c->poll == h && c->pg && c->poll_events == 0 && c->want_events &&
+	    conn_watch(c, c->want_events) != 0)
+		conn_fail(c, "cannot watch the database socket");
 }
 
 static void conn_send_query(struct pool_conn *c, struct pool_query *q)
