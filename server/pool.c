@@ -647,7 +647,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		/* libuv reports POLLERR this way, and has stopped the handle
 		 * before calling: forget what it watched, or the next
 		 * conn_watch for the same events would change nothing and
-		 * this connection would never be heard from again. */
+		 * this connection would never be heard from again. It
+		 * happens when PostgreSQL stops at once: the backend sends
+		 * a WARNING and resets the connection, libpq reads the
+		 * WARNING and has not yet seen the reset, and the connection
+		 * looked alive, unwatched, for as long as the outage. */
 		c->poll_events = 0;
 		log_debug("db.poll_error", "conn=%d state=%d status=%s", c->index, (int)c->state,
 			  uv_err_name(status));
