@@ -1313,6 +1313,278 @@ static void test_ten_thousand_connections_at_once_leave_no_leak(void)
 	CHECK(it_crmd_stop(&d));
 }
 
+/* ------------------------------------------------------------ a reset after a warning */
+
+/* A TCP relay between crmd and PostgreSQL, in a child process, driven by
+ * one-byte commands on a pipe and answering each with a byte: 'k' sends
+ * each crmd-side connection what a backend sends when PostgreSQL stops at
+ * once (a WARNING notice), resets it (SO_LINGER 0), closes the database
+ * side and stops listening; 'a' listens again on the same port; 'q' ends. */
+struct relay {
+	pid_t pid;
+	int port;
+	int cmd, ack;    /* parent's ends of the two pipes */
+};
+
+enum { RELAY_MAX = 32 };
+
+static int relay_listen(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 64) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int relay_connect_db(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)atoi(it_env("CRM_PG_PORT"))),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static void relay_run(int lfd, int port, int cmd, int ack)
+{
+	int side[RELAY_MAX][2]; /* [crmd, database] */
+	int n = 0;
+	static const char warning[] = "SWARNING\0VWARNING\0C57P01\0"
+				      "Mterminating connection due to immediate shutdown command\0";
+	char notice[128];
+	size_t body = sizeof warning; /* the fields and the closing zero byte */
+	notice[0] = 'N';
+	uint32_t len = htonl((uint32_t)(4 + body));
+	memcpy(notice + 1, &len, 4);
+	memcpy(notice + 5, warning, body);
+	for (;;) {
+		struct pollfd pf[2 + 2 * RELAY_MAX];
+		int np = 0;
+		pf[np++] = (struct pollfd){.fd = cmd, .events = POLLIN};
+		pf[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < 2; k++)
+				pf[np++] = (struct pollfd){.fd = side[i][k], .events = POLLIN};
+		if (poll(pf, (nfds_t)np, 1000) < 0 && errno != EINTR)
+			_exit(1);
+		if (pf[0].revents) {
+			char c = 'q';
+			if (read(cmd, &c, 1) != 1 || c == 'q')
+				_exit(0);
+			if (c == 'k') {
+				for (int i = 0; i < n; i++) {
+					write_all(side[i][0], notice, 5 + body);
+					struct linger lg = {.l_onoff = 1, .l_linger = 0};
+					setsockopt(side[i][0], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+					close(side[i][0]);
+					close(side[i][1]);
+				}
+				n = 0;
+				if (lfd >= 0)
+					close(lfd);
+				lfd = -1;
+			} else if (c == 'a' && lfd < 0) {
+				lfd = relay_listen(port);
+			}
+			if (write(ack, &c, 1) != 1)
+				_exit(1);
+			continue;
+		}
+		if (lfd >= 0 && (pf[1].revents & POLLIN)) {
+			int cfd = accept(lfd, NULL, NULL);
+			int dfd = cfd >= 0 ? relay_connect_db() : -1;
+			if (cfd >= 0 && (dfd < 0 || n == RELAY_MAX)) {
+				close(cfd);
+				if (dfd >= 0)
+					close(dfd);
+			} else if (cfd >= 0) {
+				side[n][0] = cfd;
+				side[n][1] = dfd;
+				n++;
+			}
+			continue;
+		}
+		for (int i = 0, p = 2; i < n; i++, p += 2) {
+			for (int k = 0; k < 2; k++) {
+				if (!pf[p + k].revents)
+					continue;
+				char buf[65536];
+				ssize_t r = read(side[i][k], buf, sizeof buf);
+				if (r <= 0 || !write_all(side[i][1 - k], buf, (size_t)r)) {
+					close(side[i][0]);
+					close(side[i][1]);
+					side[i][0] = side[n - 1][0];
+					side[i][1] = side[n - 1][1];
+					n--;
+					break;
+				}
+			}
+		}
+	}
+}
+
+static bool relay_start(struct relay *r)
+{
+	int lfd = relay_listen(0);
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	int cmd[2], ack[2];
+	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(cmd) != 0 ||
+	    pipe(ack) != 0)
+		return false;
+	r->port = ntohs(a.sin_port);
+	r->pid = fork();
+	if (r->pid == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		relay_run(lfd, r->port, cmd[0], ack[1]);
+		_exit(0);
+	}
+	close(lfd);
+	close(cmd[0]);
+	close(ack[1]);
+	r->cmd = cmd[1];
+	r->ack = ack[0];
+	return r->pid > 0;
+}
+
+static bool relay_do(struct relay *r, char c)
+{
+	char got = 0;
+	return write(r->cmd, &c, 1) == 1 && read(r->ack, &got, 1) == 1 && got == c;
+}
+
+static void relay_stop(struct relay *r)
+{
+	if (r->pid <= 0)
+		return;
+	if (write(r->cmd, "q", 1) != 1)
+		kill(r->pid, SIGKILL);
+	waitpid(r->pid, NULL, 0);
+	close(r->cmd);
+	close(r->ack);
+}
+
+static Crm__Code create_within(struct crmc *c, int timeout_ms, double *took)
+{
+	char id[37], phone[16];
+	uuid_v7_new(id);
+	it_phone(phone);
+	double t0 = now_s();
+	uint64_t rid = it_send_create(c, id, "复位测试", phone);
+	char err[256];
+	Crm__Envelope *resp = crmc_wait(c, rid, timeout_ms, err, sizeof err);
+	*took = now_s() - t0;
+	Crm__Code code = resp ? crmc_status(resp) : CRM__CODE__INTERNAL;
+	it_free(resp);
+	return code;
+}
+
+static int log_count(const char *log, const char *needle)
+{
+	FILE *f = fopen(log, "r");
+	char line[4096];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* PostgreSQL stopping at once sends each session a WARNING and resets it.
+ * With crmd stopped meanwhile (SIGSTOP), both are waiting when it looks:
+ * libuv reports the poll error and stops the handle, libpq reads the
+ * WARNING and sees nothing wrong yet. Every pool connection must still
+ * notice the reset, so that the next request is answered UNAVAILABLE at
+ * once instead of waiting on a dead connection, and the pool must come back
+ * when the database does. */
+static void test_a_reset_after_a_warning_is_noticed_on_every_connection(void)
+{
+	struct relay r = {0};
+	struct it_crmd d = {0};
+	struct crmc *c = NULL;
+	CHECK(relay_start(&r));
+	if (r.pid <= 0)
+		return;
+	char set_port[48];
+	snprintf(set_port, sizeof set_port, "db.port=%d", r.port);
+	const char *sets[] = {set_port, NULL};
+	CHECK(it_crmd_spawn(&d, sets, "event=reminders.db.up"));
+	if (!d.pid)
+		goto out;
+	/* All four pool connections and the reminders' one are up. */
+	for (int i = 0; i < 50 && log_count(d.log, "event=db.up") < 4; i++)
+		usleep(100 * 1000);
+	CHECK(log_count(d.log, "event=db.up") == 4);
+	c = login_at(d.server, "consultant");
+	CHECK(c != NULL);
+	if (!c)
+		goto out;
+	double took;
+	CHECK(create_within(c, 10000, &took) == CRM__CODE__OK);
+	usleep(300 * 1000);    /* nothing in flight on any connection */
+
+	CHECK(kill(d.pid, SIGSTOP) == 0);
+	CHECK(relay_do(&r, 'k'));
+	usleep(200 * 1000);
+	CHECK(kill(d.pid, SIGCONT) == 0);
+	usleep(500 * 1000);
+	CHECK(log_count(d.log, "event=db.down") == 4);
+	CHECK(log_count(d.log, "event=reminders.db.down") == 1);
+	int unavailable = 0;
+	double slowest = 0;
+	for (int i = 0; i < 3; i++) {
+		Crm__Code code = create_within(c, 5000, &took);
+		unavailable += code == CRM__CODE__UNAVAILABLE;
+		slowest = took > slowest ? took : slowest;
+	}
+	printf("reset after a warning: %d of 3 answered UNAVAILABLE, slowest %.3f s; db.down"
+	       " logged %d times\n", unavailable, slowest, log_count(d.log, "event=db.down"));
+	CHECK(unavailable == 3);
+	CHECK(slowest < 2.0);
+
+	CHECK(relay_do(&r, 'a'));
+	Crm__Code code = CRM__CODE__UNAVAILABLE;
+	double t0 = now_s();
+	while (code != CRM__CODE__OK && now_s() - t0 < 15) {
+		code = create_within(c, 5000, &took);
+		if (code != CRM__CODE__OK)
+			usleep(200 * 1000);
+	}
+	CHECK(code == CRM__CODE__OK);
+	printf("reset after a warning: service back %.2f s after the relay listened again\n",
+	       now_s() - t0);
+out:
+	if (c)
+		crmc_close(c);
+	if (d.pid)
+		CHECK(it_crmd_stop(&d));
+	relay_stop(&r);
+}
+
 int main(void)
 {
 	it_init();
@@ -1331,6 +1603,7 @@ int main(void)
 		test_slow_clients_are_cut_off_while_others_keep_their_latency,
 		test_pipelined_requests_keep_their_framing_across_a_pause,
 		test_ten_thousand_connections_at_once_leave_no_leak,
+		test_a_reset_after_a_warning_is_noticed_on_every_connection,
 	};
 	int only = atoi(it_env("CRM_CHAOS_ONLY"));
 	double t0 = now_s();
