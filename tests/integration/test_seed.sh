@@ -179,6 +179,11 @@ expect "an open task is its relation owner's (the pool's when none)" \
 	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
 	        WHERE r.store_id IN $seeded AND (t.owner_id IS DISTINCT FROM r.owner_id
 	              OR t.store_id <> r.store_id)")" 0
+expect "a task's copies of its relation (sql/0036) are the relation's" \
+	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
+	        WHERE r.store_id IN $seeded AND (t.customer_id, t.customer_name, t.level,
+	              t.relation_owner_id) IS DISTINCT FROM (r.customer_id, r.customer_name,
+	              r.level, r.owner_id)")" 0
 expect "an open task was set by the newest follow-up, else by the level's cadence rule" \
 	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
 	        WHERE r.store_id IN $seeded AND (t.set_by_followup IS DISTINCT FROM
