@@ -1551,7 +1551,9 @@ static void test_a_reset_after_a_warning_is_noticed_on_every_connection(void)
 	CHECK(relay_do(&r, 'k'));
 	usleep(200 * 1000);
 	CHECK(kill(d.pid, SIGCONT) == 0);
-	usleep(500 * 1000);
+	for (int i = 0; i < 50 && (log_count(d.log, "event=db.down") < 4 ||
+				   log_count(d.log, "event=reminders.db.down") < 1); i++)
+		usleep(100 * 1000);
 	CHECK(log_count(d.log, "event=db.down") == 4);
 	CHECK(log_count(d.log, "event=reminders.db.down") == 1);
 	int unavailable = 0;
