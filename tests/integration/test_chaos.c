@@ -114,16 +114,21 @@ static uint64_t stat_counter(struct crmc *admin, const char *name)
 	return v;
 }
 
-static bool log_has(const char *log, const char *needle)
+static int log_count(const char *log, const char *needle)
 {
 	FILE *f = fopen(log, "r");
 	char line[4096];
-	bool found = false;
-	while (f && !found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
 	if (f)
 		fclose(f);
-	return found;
+	return n;
+}
+
+static bool log_has(const char *log, const char *needle)
+{
+	return log_count(log, needle) > 0;
 }
 
 /* The reason crmd logged for closing the connection from local port
@@ -1342,19 +1347,6 @@ static int relay_listen(int port)
 	return fd;
 }
 
-static int relay_connect_db(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)atoi(it_env("CRM_PG_PORT"))),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static bool write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -1369,6 +1361,8 @@ static bool write_all(int fd, const char *p, size_t n)
 
 static void relay_run(int lfd, int port, int cmd, int ack)
 {
+	char db[32];
+	snprintf(db, sizeof db, "127.0.0.1:%s", it_env("CRM_PG_PORT"));
 	int side[RELAY_MAX][2]; /* [crmd, database] */
 	int n = 0;
 	static const char warning[] = "SWARNING\0VWARNING\0C57P01\0"
@@ -1414,7 +1408,7 @@ static void relay_run(int lfd, int port, int cmd, int ack)
 		}
 		if (lfd >= 0 && (pf[1].revents & POLLIN)) {
 			int cfd = accept(lfd, NULL, NULL);
-			int dfd = cfd >= 0 ? relay_connect_db() : -1;
+			int dfd = cfd >= 0 ? tcp_connect(db, 0, false) : -1;
 			if (cfd >= 0 && (dfd < 0 || n == RELAY_MAX)) {
 				close(cfd);
 				if (dfd >= 0)
@@ -1448,13 +1442,10 @@ static void relay_run(int lfd, int port, int cmd, int ack)
 static bool relay_start(struct relay *r)
 {
 	int lfd = relay_listen(0);
-	struct sockaddr_in a;
-	socklen_t al = sizeof a;
 	int cmd[2], ack[2];
-	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&a, &al) != 0 || pipe(cmd) != 0 ||
-	    pipe(ack) != 0)
+	r->port = lfd >= 0 ? local_port(lfd) : -1;
+	if (r->port < 0 || pipe(cmd) != 0 || pipe(ack) != 0)
 		return false;
-	r->port = ntohs(a.sin_port);
 	r->pid = fork();
 	if (r->pid == 0) {
 		close(cmd[1]);
@@ -1500,18 +1491,6 @@ static Crm__Code create_within(struct crmc *c, int timeout_ms, double *took)
 	Crm__Code code = resp ? crmc_status(resp) : CRM__CODE__INTERNAL;
 	it_free(resp);
 	return code;
-}
-
-static int log_count(const char *log, const char *needle)
-{
-	FILE *f = fopen(log, "r");
-	char line[4096];
-	int n = 0;
-	while (f && fgets(line, sizeof line, f))
-		n += strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return n;
 }
 
 /* PostgreSQL stopping at once sends each session a WARNING and resets it.

@@ -421,6 +421,23 @@ static int tasks_match_relations(char (*rels)[37])
 	return seen;
 }
 
+/* A write as the superuser; true when it ran. */
+static bool db_run(const char *sql, int n, const char *const *values)
+{
+	PGresult *res = PQexecParams(db, sql, n, NULL, values, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "db: %s: %s\n", sql, PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+static bool set_owner(const char *rel, const char *owner)
+{
+	return db_run("UPDATE crm.relations SET owner_id = $1::uuid WHERE id = $2::uuid", 2,
+		      (const char *[]){owner, rel});
+}
+
 static void test_tasks_follow_their_relations(void)
 {
 	char rels[NROWS + 1][37], task[37] = "";
@@ -459,11 +476,7 @@ static void test_tasks_follow_their_relations(void)
 	end_scope();
 
 	/* A handover: the copies follow, and with them who sees the task. */
-	const char *move[] = {colleague, relation[MINE]};
-	res = PQexecParams(db, "UPDATE crm.relations SET owner_id = $1::uuid WHERE id = $2::uuid",
-			   2, NULL, move, NULL, NULL, 0);
-	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
-	PQclear(res);
+	CHECK(set_owner(relation[MINE], colleague));
 	CHECK_STR(it_db_value(db, "SELECT relation_owner_id::text FROM crm.tasks"
 				  " WHERE relation_id = $1::uuid", relation[MINE]),
 		  colleague);
@@ -473,33 +486,25 @@ static void test_tasks_follow_their_relations(void)
 	CHECK(begin_scope("consultant", bj01, colleague));
 	CHECK(tasks_match_relations(rels) == 4);
 	end_scope();
-	const char *back[] = {me, relation[MINE]};
-	res = PQexecParams(db, "UPDATE crm.relations SET owner_id = $1::uuid WHERE id = $2::uuid",
-			   2, NULL, back, NULL, NULL, 0);
-	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
-	PQclear(res);
+	CHECK(set_owner(relation[MINE], me));
 	CHECK(begin_scope("consultant", bj01, me));
 	CHECK(tasks_match_relations(rels) == 3);
 	end_scope();
-	CHECK(it_db_value(db, "UPDATE crm.relations SET level = 'H' WHERE id = $1::uuid"
-			      " RETURNING level", relation[MINE]) != NULL);
+	CHECK(db_run("UPDATE crm.relations SET level = 'H' WHERE id = $1::uuid", 1,
+		     (const char *[]){relation[MINE]}));
 	CHECK_STR(it_db_value(db, "SELECT level FROM crm.tasks WHERE relation_id = $1::uuid",
 			      relation[MINE]), "H");
 
 	/* A rename reaches the task through the relation's copy (0026). */
-	res = PQexecParams(db, "UPDATE crm.customers SET name = 'RLS 改名' WHERE id = $1::uuid", 1,
-			   NULL, (const char *[]){customer[MINE]}, NULL, NULL, 0);
-	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
-	PQclear(res);
+	CHECK(db_run("UPDATE crm.customers SET name = 'RLS 改名' WHERE id = $1::uuid", 1,
+		     (const char *[]){customer[MINE]}));
 	CHECK_STR(it_db_value(db, "SELECT string_agg(DISTINCT customer_name, ',') FROM crm.tasks"
 				  " WHERE customer_id = $1::uuid", customer[MINE]), "RLS 改名");
 
 	/* Nobody sets the copies: a write to them is replaced by the relation's. */
-	res = PQexecParams(db, "UPDATE crm.tasks SET relation_owner_id = NULL, level = 'D',"
-			   " customer_name = 'forged' WHERE relation_id = $1::uuid", 1, NULL,
-			   (const char *[]){relation[MINE]}, NULL, NULL, 0);
-	CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
-	PQclear(res);
+	CHECK(db_run("UPDATE crm.tasks SET relation_owner_id = NULL, level = 'D',"
+		     " customer_name = 'forged' WHERE relation_id = $1::uuid", 1,
+		     (const char *[]){relation[MINE]}));
 	char want[128];
 	snprintf(want, sizeof want, "%s H RLS 改名", me);
 	CHECK_STR(it_db_value(db, "SELECT relation_owner_id::text || ' ' || level || ' ' ||"
