@@ -120,6 +120,64 @@ static const char *owner_id(const struct seed *s, const struct gen_relation *rel
 	return rel->owner < 0 ? NULL : s->stores[rel->store].consultant_id[rel->owner];
 }
 
+/* crm.mask_phone (sql/0005, 0016) of one phone. */
+static void mask_phone(const char *p, char *out, size_t cap)
+{
+	size_t n = strlen(p);
+	bool mobile = n == 14 && !strncmp(p, "+861", 4) && p[4] >= '3' && p[4] <= '9' &&
+		      strspn(p + 5, "0123456789") == 9;
+	bool city = !strncmp(p, "+8610", 5) || (!strncmp(p, "+862", 4) && p[4] >= '0' &&
+						  p[4] <= '9');
+	size_t head = mobile ? 6 : city ? 5 : 6, tail = mobile ? 4 : 2;
+	head = head < n ? head : n;
+	tail = tail < n ? tail : n;
+	snprintf(out, cap, "%.*s****%s", (int)head, p, p + n - tail);
+}
+
+/* The two copies of the customer's phones that sql/0037 keeps on its row,
+ * as crm.customer_phones_text makes them: the primary phone (the first
+ * generated) first, then the other (a customer has at most two). */
+static void write_phone_copies(const struct gen_customer *c, struct copy_buf *b)
+{
+	for (int masked = 0; masked < 2; masked++) {
+		for (int k = 0; k < c->nphones; k++) {
+			char m[32];
+			if (masked)
+				mask_phone(c->phones[k], m, sizeof m);
+			if (k)
+				cb_char(b, '\x1f');
+			cb_str(b, masked ? m : c->phones[k]);
+			cb_str(b, k == 0 ? "\x1e" "mobile\x1e" "true" : "\x1e" "mobile\x1e" "false");
+		}
+		if (!c->nphones)
+			cb_str(b, "\\N");
+		cb_char(b, masked ? '\n' : '\t');
+	}
+}
+
+/* The copy of the relation's intents that sql/0037 keeps on its row, as
+ * crm.relation_intents_text makes it. */
+static void write_intents_copy(const struct gen_relation *rel, struct copy_buf *b)
+{
+	for (int p = 0; p < rel->nintents; p++) {
+		const struct gen_intent *in = &rel->intents[p];
+		char nums[64];
+		snprintf(nums, sizeof nums, "\x1e%d\x1e%d\x1e", in->budget_min, in->budget_max);
+		if (p)
+			cb_char(b, '\x1f');
+		cb_str(b, in->model->name);
+		cb_char(b, '\x1e');
+		cb_str(b, in->model->body);
+		cb_char(b, '\x1e');
+		cb_str(b, in->configuration);
+		cb_str(b, nums);
+		cb_str(b, in->needs);
+	}
+	if (!rel->nintents)
+		cb_str(b, "\\N");
+	cb_char(b, '\n');
+}
+
 static long long write_customer(const struct seed *s, const struct gen_customer *c,
 				struct copy_buf *b)
 {
@@ -148,7 +206,8 @@ static long long write_customer(const struct seed *s, const struct gen_customer 
 		cb_str(b, c->tags[k]);
 	}
 	cb_field(b, "}", false);
-	cb_field(b, c->important ? "t" : "f", true);
+	cb_field(b, c->important ? "t" : "f", false);
+	write_phone_copies(c, b);
 	return 1;
 }
 
@@ -193,7 +252,8 @@ static long long write_relations(const struct seed *s, const struct gen_customer
 		cb_time_or_null(b, rel->next_ms, false);
 		cb_time(b, rel->created_ms, false);
 		cb_time(b, rel->updated_ms, false);
-		cb_field(b, st->consultant_id[rel->creator], true);
+		cb_field(b, st->consultant_id[rel->creator], false);
+		write_intents_copy(rel, b);
 	}
 	return c->nrelations;
 }
@@ -279,8 +339,8 @@ struct seeded_table {
 static const struct seeded_table seeded_tables[] = {
 	{"customers",
 	 "COPY crm.customers (id, name, phone, created_at, updated_at, created_by, store_id,"
-	 " gender, birth_year, age_band, wechat, email, occupation, region, tags, important)"
-	 " FROM STDIN",
+	 " gender, birth_year, age_band, wechat, email, occupation, region, tags, important,"
+	 " phones_shown, phones_masked) FROM STDIN",
 	 write_customer},
 	{"customer_phones",
 	 "COPY crm.customer_phones (phone, customer_id, is_primary, kind, added_at) FROM STDIN",
@@ -289,7 +349,7 @@ static const struct seeded_table seeded_tables[] = {
 	 "COPY crm.relations (id, customer_id, store_id, owner_id, level, source,"
 	 " first_contact_at, first_contact_place, first_contact_scenario, first_feedback,"
 	 " status, protected_until, last_contact_at, next_followup_at, created_at,"
-	 " updated_at, created_by) FROM STDIN",
+	 " updated_at, created_by, intents_text) FROM STDIN",
 	 write_relations},
 	{"relation_intents",
 	 "COPY crm.relation_intents (relation_id, position, model, body_type, configuration,"
@@ -448,6 +508,30 @@ static void redo_free(struct redo *r)
 
 #define SEEDED_TABLES_ARRAY \
 	"'{customers,customer_phones,relations,relation_intents,level_changes,followups,tasks}'::text[]"
+
+/* sql/0037's copies (a customer's phones, a relation's intents) are
+ * written with the rows here (write_customer, write_relations). The
+ * triggers that compute them after a write of the phones or intents, and
+ * the guards that clear a copy given at insert, would compute all of them
+ * again: off for the load, on again before the commit (and, as the rest,
+ * undone by a rollback). test_seed checks the copies. */
+static bool copy_triggers(PGconn *db, bool on)
+{
+	static const char *const triggers[][2] = {
+		{"customers", "customers_phones_guard_insert"},
+		{"customer_phones", "customer_phones_copy_on_insert"},
+		{"relations", "relations_intents_guard_insert"},
+		{"relation_intents", "relation_intents_copy_on_insert"},
+	};
+	for (size_t i = 0; i < NELEM(triggers); i++) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "ALTER TABLE crm.%s %s TRIGGER %s", triggers[i][0],
+			 on ? "ENABLE" : "DISABLE", triggers[i][1]);
+		if (!ctl_run(db, "switching a copy trigger for the load", sql, 0, NULL))
+			return false;
+	}
+	return true;
+}
 
 /* Lists the secondary indexes, unique constraints and foreign keys of the
  * seeded tables (primary keys stay: other tables' foreign keys rest on
@@ -829,11 +913,15 @@ int ctl_cmd_seed(const struct crm_config *cfg, int argc, char **argv)
 	if (!keep_indexes && !drop_secondary(db, &redo, &nindexes, &nconstraints))
 		goto rollback;
 	long long rows[NTABLES];
+	if (!copy_triggers(db, false))
+		goto rollback;
 	for (size_t t = 0; t < NTABLES; t++) {
 		progress_phase(&s, seeded_tables[t].name);
 		if (!copy_table(&s, db, &seeded_tables[t], &rows[t]))
 			goto rollback;
 	}
+	if (!copy_triggers(db, true))
+		goto rollback;
 	if (redo.n) {
 		char phase[64];
 		for (int i = 0; i < redo.n; i++) {

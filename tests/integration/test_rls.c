@@ -524,6 +524,132 @@ static void test_tasks_follow_their_relations(void)
 
 /* The audit log is not a table crmd's role can write or read directly, in
  * any scope: it appends through crm.audit_append only. */
+/* The values of two queries of one id, each as its connection sees it, are
+ * the same; false when either is missing. it_db_value's buffer is shared,
+ * so the first is copied. */
+static bool same_value(PGconn *a, const char *sql_a, PGconn *b, const char *sql_b,
+		       const char *id)
+{
+	const char *v = it_db_value(a, sql_a, id);
+	char *first = v ? strdup(v) : NULL;
+	v = it_db_value(b, sql_b, id);
+	bool same = first && v && !strcmp(first, v);
+	if (first && v && !same)
+		fprintf(stderr, "'%s' is not '%s'\n", first, v);
+	free(first);
+	return same;
+}
+
+static bool copy_is(const char *copy_sql, const char *rows_sql, const char *id)
+{
+	return same_value(db, copy_sql, db, rows_sql, id);
+}
+
+/* The superuser's value of a query of one id holds needle. */
+static bool value_has(const char *sql, const char *id, const char *needle)
+{
+	const char *v = it_db_value(db, sql, id);
+	return v && strstr(v, needle);
+}
+
+/* What crm.customer_view and crm.relation_view showed before 0037, from the
+ * phone and intent rows; '-' for none. */
+#define PHONES_OF(expr)                                                                    \
+	"SELECT coalesce((SELECT string_agg(" expr " || E'\\x1e' || p.kind || E'\\x1e'"       \
+	" || p.is_primary::text, E'\\x1f' ORDER BY p.is_primary DESC, p.added_at, p.phone)"  \
+	" FROM crm.customer_phones p WHERE p.customer_id = $1::uuid), '-')"
+#define SHOWN_ROWS PHONES_OF("p.phone")
+#define MASKED_ROWS PHONES_OF("crm.mask_phone(p.phone)")
+#define SHOWN_COPY "SELECT coalesce(phones_shown, '-') FROM crm.customers WHERE id = $1::uuid"
+#define MASKED_COPY "SELECT coalesce(phones_masked, '-') FROM crm.customers WHERE id = $1::uuid"
+#define INTENTS_ROWS                                                                        \
+	"SELECT coalesce((SELECT string_agg(concat_ws(E'\\x1e', i.model, i.body_type,"        \
+	" i.configuration, i.budget_min, i.budget_max, i.needs), E'\\x1f' ORDER BY i.position)" \
+	" FROM crm.relation_intents i WHERE i.relation_id = $1::uuid), '-')"
+#define INTENTS_COPY "SELECT coalesce(intents_text, '-') FROM crm.relations WHERE id = $1::uuid"
+
+static bool phone_copies_right(const char *cust)
+{
+	return copy_is(SHOWN_COPY, SHOWN_ROWS, cust) && copy_is(MASKED_COPY, MASKED_ROWS, cust);
+}
+
+/* sql/0037: a customer row's copies of its phones and a relation row's copy
+ * of its intents follow every write of the rows they copy, and no other
+ * write sets them; the views show them to whom they showed the rows. */
+static void test_list_copies_follow_phones_and_intents(void)
+{
+	const char *cust = customer[POOL], *rel = relation[POOL];
+	CHECK(phone_copies_right(cust));
+	CHECK(copy_is(INTENTS_COPY, INTENTS_ROWS, rel));
+	CHECK(value_has(SHOWN_COPY, cust, "mobile"));
+
+	/* a second phone, then made the primary one */
+	char digits[16], second[20];
+	it_phone(digits);
+	snprintf(second, sizeof second, "+86%s", digits);
+	CHECK(db_run("INSERT INTO crm.customer_phones (phone, customer_id, is_primary, kind)"
+		     " VALUES ($1, $2::uuid, false, 'landline')",
+		     2, (const char *[]){second, cust}));
+	CHECK(phone_copies_right(cust));
+	CHECK(value_has(SHOWN_COPY, cust, "\x1f"));
+	CHECK(db_run("UPDATE crm.customer_phones SET is_primary = false"
+		     " WHERE customer_id = $1::uuid AND is_primary",
+		     1, (const char *[]){cust}));
+	CHECK(db_run("UPDATE crm.customer_phones SET is_primary = true WHERE phone = $1", 1,
+		     (const char *[]){second}));
+	CHECK(phone_copies_right(cust));
+	CHECK(value_has(SHOWN_COPY, cust, second) &&
+	      !strncmp(it_db_value(db, SHOWN_COPY, cust), second, strlen(second)));
+
+	/* shown to a reader who sees contacts, masked to one who does not */
+	CHECK(begin_scope("store_manager", bj01, manager));
+	CHECK(same_value(app, "SELECT phones FROM crm.customer_view WHERE id = $1::uuid", db,
+			 SHOWN_ROWS, cust));
+	end_scope();
+	CHECK(begin_scope("group_analyst", NULL, manager));
+	CHECK(same_value(app, "SELECT phones FROM crm.customer_view WHERE id = $1::uuid", db,
+			 MASKED_ROWS, cust));
+	end_scope();
+	CHECK(value_has(MASKED_COPY, cust, "****"));
+
+	/* a direct write is replaced by the rows' value */
+	CHECK(db_run("UPDATE crm.customers SET phones_shown = 'forged', phones_masked = NULL"
+		     " WHERE id = $1::uuid",
+		     1, (const char *[]){cust}));
+	CHECK(phone_copies_right(cust));
+	CHECK(db_run("DELETE FROM crm.customer_phones WHERE phone = $1", 1,
+		     (const char *[]){second}));
+	CHECK(phone_copies_right(cust));
+	CHECK(!value_has(SHOWN_COPY, cust, "\x1f") && value_has(SHOWN_COPY, cust, "mobile"));
+
+	/* intents: added, changed, forged, removed */
+	CHECK(db_run("INSERT INTO crm.relation_intents (relation_id, position, model, body_type,"
+		     " budget_min, budget_max, needs) VALUES ($1::uuid, 1, 'X3', 'suv', 300000,"
+		     " 400000, '七座; \"引号\" ''单引号''')",
+		     1, (const char *[]){rel}));
+	CHECK(copy_is(INTENTS_COPY, INTENTS_ROWS, rel));
+	CHECK(value_has(INTENTS_COPY, rel, "单引号"));
+	CHECK(db_run("UPDATE crm.relation_intents SET model = 'A6L' WHERE relation_id = $1::uuid"
+		     " AND position = 0",
+		     1, (const char *[]){rel}));
+	CHECK(copy_is(INTENTS_COPY, INTENTS_ROWS, rel));
+	CHECK(value_has(INTENTS_COPY, rel, "A6L"));
+	CHECK(begin_scope("consultant", bj01, me));
+	CHECK(same_value(app, "SELECT intents FROM crm.relation_view WHERE id = $1::uuid", db,
+			 INTENTS_ROWS, rel));
+	end_scope();
+	CHECK(db_run("UPDATE crm.relations SET intents_text = 'forged' WHERE id = $1::uuid", 1,
+		     (const char *[]){rel}));
+	CHECK(copy_is(INTENTS_COPY, INTENTS_ROWS, rel));
+	CHECK(db_run("DELETE FROM crm.relation_intents WHERE relation_id = $1::uuid", 1,
+		     (const char *[]){rel}));
+	CHECK_STR(it_db_value(db, INTENTS_COPY, rel), "-");
+	CHECK(db_run("INSERT INTO crm.relation_intents (relation_id, position, model)"
+		     " VALUES ($1::uuid, 0, 'Q5L')",
+		     1, (const char *[]){rel}));
+	CHECK(copy_is(INTENTS_COPY, INTENTS_ROWS, rel));
+}
+
 static void test_crmd_role_cannot_change_the_audit_log(void)
 {
 	CHECK_STR(it_db_value(db, "SELECT (count(*) > 0)::text FROM crm.audit_log", NULL), "true");
@@ -679,6 +805,7 @@ int main(void)
 	test_session_begin_sets_the_scope_for_one_transaction();
 	test_shared_customer_shows_its_other_store_read_only();
 	test_tasks_follow_their_relations();
+	test_list_copies_follow_phones_and_intents();
 	test_crmd_role_cannot_change_the_audit_log();
 	test_store_phones_only_through_the_lookup();
 	test_searches_keep_their_indexes_under_the_policies();

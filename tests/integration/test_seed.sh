@@ -184,6 +184,29 @@ expect "a task's copies of its relation (sql/0036) are the relation's" \
 	        WHERE r.store_id IN $seeded AND (t.customer_id, t.customer_name, t.level,
 	              t.relation_owner_id) IS DISTINCT FROM (r.customer_id, r.customer_name,
 	              r.level, r.owner_id)")" 0
+expect "a customer's copies of its phones (sql/0037) are its phones as the view showed them" \
+	"$(sql "SELECT count(*) FROM crm.customers c
+	        LEFT JOIN LATERAL (
+	             SELECT string_agg(p.phone || E'\\x1e' || p.kind || E'\\x1e' || p.is_primary::text,
+	                               E'\\x1f' ORDER BY p.is_primary DESC, p.added_at, p.phone) AS shown,
+	                    string_agg(crm.mask_phone(p.phone) || E'\\x1e' || p.kind || E'\\x1e'
+	                               || p.is_primary::text, E'\\x1f'
+	                               ORDER BY p.is_primary DESC, p.added_at, p.phone) AS masked
+	               FROM crm.customer_phones p WHERE p.customer_id = c.id) x ON true
+	        WHERE c.id IN (SELECT customer_id FROM crm.relations WHERE store_id IN $seeded)
+	          AND (c.phones_shown, c.phones_masked) IS DISTINCT FROM (x.shown, x.masked)")" 0
+expect "a relation's copy of its intents (sql/0037) is its intents as the view showed them" \
+	"$(sql "SELECT count(*) FROM crm.relations r
+	        WHERE r.store_id IN $seeded
+	          AND r.intents_text IS DISTINCT FROM
+	              (SELECT string_agg(concat_ws(E'\\x1e', i.model, i.body_type, i.configuration,
+	                                           i.budget_min, i.budget_max, i.needs), E'\\x1f'
+	                                 ORDER BY i.position)
+	                 FROM crm.relation_intents i WHERE i.relation_id = r.id)")" 0
+expect "every seeded customer has its phones copied" \
+	"$(sql "SELECT count(*) FROM crm.customers c
+	        WHERE c.id IN (SELECT customer_id FROM crm.relations WHERE store_id IN $seeded)
+	          AND (c.phones_shown IS NULL OR c.phones_masked NOT LIKE '%****%')")" 0
 expect "an open task was set by the newest follow-up, else by the level's cadence rule" \
 	"$(sql "SELECT count(*) FROM crm.tasks t JOIN crm.relations r ON r.id = t.relation_id
 	        WHERE r.store_id IN $seeded AND (t.set_by_followup IS DISTINCT FROM
