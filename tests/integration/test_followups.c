@@ -672,6 +672,20 @@ static void test_lists_at_a_fixed_clock(struct crmc *c)
 	CHECK(code_of(e) == CRM__CODE__OK && e->task_page->n_tasks == 2 &&
 	      e->task_page->tasks[0]->overdue && !e->task_page->tasks[1]->overdue &&
 	      !strcmp(e->task_page->tasks[0]->customer_name, "清单客户"));
+	/* one person's list reads its owner once (sql/0038): each row names
+	 * the task's owner, the owner's display name and the task's store */
+	for (size_t i = 0; code_of(e) == CRM__CODE__OK && i < e->task_page->n_tasks; i++) {
+		const Crm__Task *t = e->task_page->tasks[i];
+		char row[512];
+		snprintf(row, sizeof row, "{\"%s\",\"%s\",\"%s\",\"%s\",\"\"}", t->id, t->owner,
+			 t->owner_name, t->store_code);
+		CHECK(db_long("SELECT count(*) FROM crm.tasks t JOIN crm.users u ON u.id = t.owner_id"
+			      " JOIN crm.stores s ON s.id = t.store_id"
+			      " WHERE ARRAY[t.id::text, u.username, u.display_name, s.code,"
+			      "             coalesce(t.closed_by::text, '')] = $1::text[]",
+			      row) == 1);
+		CHECK(t->owner[0] && t->owner_name[0] && !t->closed_by[0]);
+	}
 	it_free(e);
 	/* A task shows its customer's name as it is now, whoever renamed it,
 	 * also when only its letter case changed (sql/0026). */
