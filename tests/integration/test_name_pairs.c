@@ -22,9 +22,8 @@ static char session[37];
 
 /* One value of a query with text parameters ("" for a command); NULL on
  * error (printed). */
-static const char *sql3(const char *q, int n, const char *a, const char *b, const char *c)
+static const char *sqln(const char *q, int n, const char *const *values)
 {
-	const char *values[] = {a, b, c};
 	static char out[4096];
 	PGresult *res = PQexecParams(db, q, n, NULL, values, NULL, NULL, 0);
 	const char *v = NULL;
@@ -39,6 +38,11 @@ static const char *sql3(const char *q, int n, const char *a, const char *b, cons
 	}
 	PQclear(res);
 	return v;
+}
+
+static const char *sql3(const char *q, int n, const char *a, const char *b, const char *c)
+{
+	return sqln(q, n, (const char *[]){a, b, c});
 }
 
 static const char *sql(const char *q, int n, const char *a, const char *b)
@@ -62,9 +66,9 @@ static bool customer(const char *name)
  * (similar at 0.4, or starting with the query), in an order that never
  * ranks a customer above one with a higher expected relevance; otherwise
  * what differs. */
-static const char *compare(const char *query)
+static const char *compare_as(const char *sess, const char *query, const char *store)
 {
-	return sql3(
+	return sqln(
 		"WITH got AS ("
 		"  SELECT q.id, q.ordinality AS ord FROM crm.customer_query($1::uuid, $2, 'fuzzy', NULL, NULL,"
 		"   NULL, NULL, NULL, NULL, NULL, false, 0, false, NULL, 'relevance', false, NULL,"
@@ -77,7 +81,10 @@ static const char *compare(const char *query)
 		"       * 1000000)::integer AS rel"
 		"   FROM crm.customers c WHERE $3 = ANY (c.tags)"
 		"    AND (similarity(crm.name_grams(lower(c.name)), crm.name_grams(lower($2))) >= 0.4"
-		"         OR starts_with(lower(c.name), lower($2)))),"
+		"         OR starts_with(lower(c.name), lower($2)))"
+		"    AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM crm.relations r"
+		"         JOIN crm.stores s ON s.id = r.store_id WHERE r.customer_id = c.id"
+		"          AND s.code = $4))),"
 		" ranked AS ("
 		"  SELECT g.ord, w.rel, lag(w.rel) OVER (ORDER BY g.ord) AS before"
 		"   FROM got g JOIN want w ON w.id = g.id)"
@@ -93,21 +100,24 @@ static const char *compare(const char *query)
 		"    JOIN crm.customers c ON c.id = d.id))"
 		"  WHEN EXISTS (SELECT 1 FROM ranked WHERE rel > before) THEN 'out of order'"
 		"  ELSE 'same' END",
-		3, session, query, run);
+		4, (const char *[]){sess, query, run, store});
 }
+
+static const char *compare(const char *query) { return compare_as(session, query, NULL); }
 
 /* The search agrees with pg_trgm for `query` and finds at least
  * `min_found` of this run's customers (so that agreeing on nothing passes
  * only where nothing is expected). */
-static void expect_same(const char *query, int min_found)
+static void expect_same_as(const char *sess, const char *query, const char *store,
+			   int min_found)
 {
-	const char *v = compare(query);
+	const char *v = compare_as(sess, query, store);
 	if (!v || strcmp(v, "same") != 0)
 		fprintf(stderr, "query %s: %s\n", query, v ? v : "(error)");
 	CHECK(v && strcmp(v, "same") == 0);
 	char n[16];
 	snprintf(n, sizeof n, "%d", min_found);
-	const char *values[] = {session, n, query, run};
+	const char *values[] = {sess, n, query, run};
 	PGresult *res = PQexecParams(
 		db,
 		"SELECT count(*) >= $2::integer FROM crm.customer_query($1::uuid, $3, 'fuzzy',"
@@ -120,6 +130,11 @@ static void expect_same(const char *query, int min_found)
 		fprintf(stderr, "query %s: fewer than %d found\n", query, min_found);
 	PQclear(res);
 	CHECK(enough);
+}
+
+static void expect_same(const char *query, int min_found)
+{
+	expect_same_as(session, query, NULL, min_found);
 }
 
 static void test_names_by_pairs_match_trigram_similarity(void)
@@ -157,6 +172,68 @@ static void test_a_name_added_later_is_found_by_its_pairs(void)
 	CHECK(pairs && strlen(pairs) > 0);
 }
 
+/* A session of a new user of this run; NULL on error. */
+static const char *open_session(const char *role, const char *store, char *out, size_t cap)
+{
+	char user[64];
+	snprintf(user, sizeof user, "%s.%s", run, role);
+	if (!it_add_user(db, user, "名字测试", role, store, "Pairs-test-2030"))
+		return NULL;
+	const char *sid = sql("SELECT s.session_id::text FROM crm.users u,"
+			      " crm.session_open(u.id, md5(random()::text) || md5(random()::text),"
+			      " 600, 'test') s WHERE u.username = $1",
+			      1, user, NULL);
+	if (!sid)
+		return NULL;
+	snprintf(out, cap, "%s", sid);
+	return out;
+}
+
+/* This run's customers called `name` get a relation at `store` (the pool). */
+static bool relation_at(const char *name, const char *store)
+{
+	return sql3("INSERT INTO crm.relations (id, customer_id, store_id, level, protected_until,"
+		    " created_by)"
+		    " SELECT gen_random_uuid(), c.id, s.id, 'A', now() + interval '30 days', u.id"
+		    " FROM crm.customers c, crm.stores s, crm.users u"
+		    " WHERE c.name = $1 AND $2 = ANY (c.tags) AND s.code = $3"
+		    " AND u.username = $2 || '.admin'",
+		    3, name, run, store) != NULL;
+}
+
+/* sql/0039: a store list's search starts from the names the store's
+ * relations carry; it finds what pg_trgm finds among the store's
+ * customers, also a name the store took on later and a renamed one. */
+static void test_a_store_list_searches_its_own_names(void)
+{
+	char sid[37];
+	if (!open_session("store_manager", "BJ01", sid, sizeof sid)) {
+		CHECK(!"a store manager's session");
+		return;
+	}
+	/* At BJ01: three of the names above; the others only elsewhere. */
+	CHECK(relation_at("淼焱垚", "BJ01") && relation_at("焱淼垚", "BJ01") &&
+	      relation_at("淼焱犇", "BJ01") && relation_at("犇骉", "SH01"));
+	expect_same_as(sid, "淼焱垚", "BJ01", 3);
+	CHECK(!strcmp(compare_as(sid, "犇骉", "BJ01"), "nothing found"));
+	/* A name the store takes on later, and a rename, are found there by
+	 * their pairs (searched in another order: no prefix match). */
+	CHECK(relation_at("犇骉", "BJ01"));
+	expect_same_as(sid, "骉犇", "BJ01", 1);
+	CHECK(sql("UPDATE crm.customers SET name = '骉鑫焱' WHERE name = '淼焱犇' AND $1 = ANY (tags)",
+		  1, run, NULL) != NULL);
+	expect_same_as(sid, "焱骉鑫", "BJ01", 1);
+	expect_same_as(sid, "淼焱垚", "BJ01", 2);
+	/* Every name of the store's relations is filed under its pairs. */
+	CHECK_STR(sql("SELECT count(*)::text FROM crm.relations r"
+		      " CROSS JOIN LATERAL unnest(crm.name_pair_keys(r.customer_name_lower)) k(pair)"
+		      " WHERE NOT EXISTS (SELECT 1 FROM crm.store_name_pairs p"
+		      "  WHERE p.store_id = r.store_id AND p.pair = k.pair"
+		      "   AND p.name_lower = r.customer_name_lower)",
+		      0, NULL, NULL),
+		  "0");
+}
+
 int main(void)
 {
 	it_init();
@@ -183,6 +260,7 @@ int main(void)
 	snprintf(session, sizeof session, "%s", sid);
 	test_names_by_pairs_match_trigram_similarity();
 	test_a_name_added_later_is_found_by_its_pairs();
+	test_a_store_list_searches_its_own_names();
 	PQfinish(db);
 	return it_summary();
 }

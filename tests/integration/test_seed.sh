@@ -203,6 +203,12 @@ expect "a relation's copy of its intents (sql/0037) is its intents as the view s
 	                                           i.budget_min, i.budget_max, i.needs), E'\\x1f'
 	                                 ORDER BY i.position)
 	                 FROM crm.relation_intents i WHERE i.relation_id = r.id)")" 0
+expect "every seeded relation's name is filed under its pairs at its store (sql/0039)" \
+	"$(sql "SELECT count(*) FROM crm.relations r
+	        CROSS JOIN LATERAL unnest(crm.name_pair_keys(r.customer_name_lower)) k(pair)
+	        WHERE r.store_id IN $seeded
+	          AND NOT EXISTS (SELECT 1 FROM crm.store_name_pairs p WHERE p.store_id = r.store_id
+	                            AND p.pair = k.pair AND p.name_lower = r.customer_name_lower)")" 0
 expect "every seeded customer has its phones copied" \
 	"$(sql "SELECT count(*) FROM crm.customers c
 	        WHERE c.id IN (SELECT customer_id FROM crm.relations WHERE store_id IN $seeded)
