@@ -48,6 +48,7 @@ static const struct key_def keys[] = {
 	STR("db", "user", db_user),
 	STR("db", "password", db_password),
 	INT("db", "pool_size", db_pool_size, 1, 256),
+	INT("db", "active_limit", db_active_limit, 0, 256),
 	INT("db", "connect_timeout_s", db_connect_timeout_s, 1, 600),
 	STR("db", "admin_user", db_admin_user),
 	STR("db", "admin_password", db_admin_password),
@@ -86,6 +87,7 @@ void config_defaults(struct crm_config *c)
 	strcpy(c->db_name, "crm");
 	strcpy(c->db_user, "crmd");
 	c->db_pool_size = 4;
+	c->db_active_limit = -1;
 	c->db_connect_timeout_s = 5;
 	strcpy(c->db_admin_user, "postgres");
 	c->session_ttl_s = 12 * 3600;

@@ -37,6 +37,7 @@ struct crm_config {
 	char db_user[64];
 	char db_password[128];
 	int db_pool_size;
+	int db_active_limit;         /* -1: the machine's CPUs (server.c) */
 	int db_connect_timeout_s;
 	char db_admin_user[64];      /* superuser used by crmctl init/migrate */
 	char db_admin_password[128];

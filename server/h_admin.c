@@ -16,8 +16,8 @@ void h_ping(struct request *r)
 void h_stats(struct request *r)
 {
 	struct server *srv = r->conn->srv;
-	Crm__Counter counters[ST__COUNT + 2];
-	Crm__Counter *cptr[ST__COUNT + 2];
+	Crm__Counter counters[ST__COUNT + 3];
+	Crm__Counter *cptr[ST__COUNT + 3];
 	size_t nc = 0;
 	for (int i = 0; i < ST__COUNT; i++, nc++) {
 		crm__counter__init(&counters[nc]);
@@ -28,6 +28,11 @@ void h_stats(struct request *r)
 	crm__counter__init(&counters[nc]);
 	counters[nc].name = "db_statements_pending";
 	counters[nc].value = (uint64_t)pool_pending(srv->pool);
+	cptr[nc] = &counters[nc];
+	nc++;
+	crm__counter__init(&counters[nc]);
+	counters[nc].name = "db_statements_held_back";
+	counters[nc].value = pool_held_back(srv->pool);
 	cptr[nc] = &counters[nc];
 	nc++;
 	crm__counter__init(&counters[nc]);

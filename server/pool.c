@@ -8,6 +8,17 @@
  *     +---------+------------+----------+--------+   on any failure, after
  *                                                    a backoff delay
  *
+ * Admission: with active_limit set, a queued call waits, even with a
+ * connection idle, while that many statements started less than
+ * POOL_SLOW_MS ago are running. Desk requests are short and use the CPU
+ * all along; more of them at once than the database host has cores only
+ * adds switching between backends and waits on the same locks (the
+ * outbox counter), so each takes longer and the slowest much longer. A
+ * statement past POOL_SLOW_MS (a report, a statement waiting on a lock)
+ * stops counting, so it never holds the short ones back while a
+ * connection is free; the pool's timer dispatches again when the oldest
+ * counted statement reaches that age.
+ *
  * Rules a reader must not break:
  *   - PQsocket() may change across PQconnectPoll() calls and reconnects.
  *     A poll handle is only ever closed, never re-pointed: conn_watch()
@@ -56,6 +67,7 @@ struct pool_query {
 	void *arg;
 	bool in_exec;                  /* pool_exec has not returned yet */
 	bool answered;                 /* callback ran during pool_exec */
+	bool held;                     /* waited for active_limit (counted once) */
 	const char **values;           /* copies, stored after the struct */
 	int *lengths;
 	int *formats;
@@ -78,6 +90,7 @@ struct pool_conn {
 	int prep_next;
 	PGresult *result;       /* the result of the statement in flight */
 	struct pool_query *q;   /* BUSY: the call being run */
+	uint64_t started_ms;    /* BUSY: loop time the call was sent */
 };
 
 struct pool {
@@ -88,10 +101,13 @@ struct pool {
 	int connect_timeout_s;
 	int max_queue;
 	int size;
+	int active_limit;                 /* 0: none (see "Admission" above) */
+	uv_timer_t admit_timer;           /* dispatches when a statement turns slow */
 	struct pool_conn *conns;
 	struct pool_query *head, *tail;   /* waiting calls, oldest first */
 	int queued;
 	int running;
+	uint64_t held_back;               /* calls that waited for active_limit */
 	bool started;
 	bool closing;
 	int open_handles;
@@ -680,6 +696,7 @@ static void conn_send_query(struct pool_conn *c, struct pool_query *q)
 {
 	c->q = q;
 	c->state = CONN_BUSY;
+	c->started_ms = uv_now(c->pool->loop);
 	c->pool->running++;
 	if (!PQsendQueryPrepared(c->pg, stmt_defs[q->stmt].name, q->nparams, q->values,
 				 q->lengths, q->formats, 0)) {
@@ -687,6 +704,34 @@ static void conn_send_query(struct pool_conn *c, struct pool_query *q)
 		return;
 	}
 	conn_flush_and_watch(c);
+}
+
+static void on_admit_timer(uv_timer_t *t)
+{
+	pool_dispatch(t->data);
+}
+
+/* True when active_limit lets another statement start now. Otherwise
+ * arms the admission timer for when the oldest counted one turns slow. */
+static bool pool_admits(struct pool *p)
+{
+	if (p->active_limit <= 0)
+		return true;
+	uint64_t now = uv_now(p->loop), first = UINT64_MAX;
+	int counted = 0;
+	for (int i = 0; i < p->size; i++) {
+		const struct pool_conn *c = &p->conns[i];
+		if (c->state != CONN_BUSY || now - c->started_ms >= POOL_SLOW_MS)
+			continue;
+		counted++;
+		if (c->started_ms < first)
+			first = c->started_ms;
+	}
+	if (counted < p->active_limit)
+		return true;
+	/* Counted means now - first < POOL_SLOW_MS: the delay is at least 1. */
+	uv_timer_start(&p->admit_timer, on_admit_timer, first + POOL_SLOW_MS - now, 0);
+	return false;
 }
 
 static void pool_dispatch(struct pool *p)
@@ -699,6 +744,12 @@ static void pool_dispatch(struct pool *p)
 		if (!idle)
 			return;
 		struct pool_query *q = p->head;
+		if (!pool_admits(p)) {
+			if (!q->held)
+				p->held_back++;
+			q->held = true;
+			return;
+		}
 		p->head = q->next;
 		if (!p->head)
 			p->tail = NULL;
@@ -731,6 +782,7 @@ struct pool *pool_new(uv_loop_t *loop, const struct pool_options *opt)
 	p->connect_timeout_s = opt->connect_timeout_s > 0 ? opt->connect_timeout_s
 							  : DEFAULT_CONNECT_TIMEOUT_S;
 	p->max_queue = opt->max_queue > 0 ? opt->max_queue : DEFAULT_MAX_QUEUE;
+	p->active_limit = opt->active_limit > 0 && opt->active_limit < p->size ? opt->active_limit : 0;
 	snprintf(p->port, sizeof p->port, "%d", opt->port > 0 ? opt->port : 5432);
 	snprintf(p->name, sizeof p->name, "%s", opt->name ? opt->name : "");
 	p->host = dup_or_null(opt->host);
@@ -759,6 +811,9 @@ struct pool *pool_new(uv_loop_t *loop, const struct pool_options *opt)
 		c->timer.data = c;
 		p->open_handles++;
 	}
+	uv_timer_init(loop, &p->admit_timer);
+	p->admit_timer.data = p;
+	p->open_handles++;
 	return p;
 }
 
@@ -828,10 +883,22 @@ int pool_pending(const struct pool *p)
 	return p->queued + p->running;
 }
 
+uint64_t pool_held_back(const struct pool *p)
+{
+	return p->held_back;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct pool_conn *c = h->data;
 	struct pool *p = c->pool;
+	p->open_handles--;
+	pool_maybe_done(p);
+}
+
+static void on_admit_timer_closed(uv_handle_t *h)
+{
+	struct pool *p = h->data;
 	p->open_handles--;
 	pool_maybe_done(p);
 }
@@ -858,6 +925,7 @@ void pool_close(struct pool *p, void (*done)(void *arg), void *arg)
 		c->state = CONN_CLOSED;
 		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 	}
+	uv_close((uv_handle_t *)&p->admit_timer, on_admit_timer_closed);
 	char event[64];
 	snprintf(event, sizeof event, "%s%sdb.closed", p->name, p->name[0] ? "." : "");
 	log_info(event, "conns=%d", p->size);

@@ -44,10 +44,17 @@ struct pool_options {
 	int size;                  /* connections */
 	int connect_timeout_s;
 	int max_queue;             /* queued calls beyond which RESOURCE_EXHAUSTED */
+	/* At most this many statements run at once, not counting those
+	 * running for over POOL_SLOW_MS: 0 for no limit but `size`. See
+	 * pool.c, "Admission". */
+	int active_limit;
 	/* Prefixes the pool's log events ("reminders" logs reminders.db.up):
 	 * NULL for the request pool, whose db.up and db.down others wait for. */
 	const char *name;
 };
+
+/* A statement running this long no longer counts against active_limit. */
+#define POOL_SLOW_MS 20
 
 struct pool *pool_new(uv_loop_t *loop, const struct pool_options *opt);
 /* Starts connecting; returns at once. */
@@ -68,6 +75,8 @@ void pool_forget(struct pool_query *q);
 
 /* Statements queued and running. */
 int pool_pending(const struct pool *p);
+/* Calls that had to wait for active_limit while a connection was free. */
+uint64_t pool_held_back(const struct pool *p);
 
 /* Closes every connection; `done` runs once all handles are closed. Queued
  * calls answer UNAVAILABLE. */

@@ -144,6 +144,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	if (!srv->ssl_ctx)
 		return -1;
 	auth_init();
+	int active_limit = cfg->db_active_limit >= 0 ? cfg->db_active_limit
+						     : (int)uv_available_parallelism();
 	struct pool_options po = {
 		.host = cfg->db_host,
 		.port = cfg->db_port,
@@ -153,6 +155,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 		.size = cfg->db_pool_size,
 		.connect_timeout_s = cfg->db_connect_timeout_s,
 		.max_queue = 100000,
+		.active_limit = active_limit,
 	};
 	srv->pool = pool_new(loop, &po);
 	if (!srv->pool) {
@@ -198,7 +201,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	srv->drain_timer.data = srv;
 	uv_timer_init(loop, &srv->trim_timer);
 	srv->trim_timer.data = srv;
-	log_info("server.listening", "host=%s port=%d role=%s version=%s", cfg->listen_host,
-		 cfg->listen_port, cfg->node_role, CRM_VERSION);
+	log_info("server.listening", "host=%s port=%d role=%s version=%s db_pool=%d db_active_limit=%d",
+		 cfg->listen_host, cfg->listen_port, cfg->node_role, CRM_VERSION, cfg->db_pool_size,
+		 active_limit);
 	return 0;
 }

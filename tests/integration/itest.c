@@ -350,3 +350,34 @@ void it_show_crmd_log(int lines)
 	fprintf(stderr, "--- end of crmd log ---\n");
 	fclose(f);
 }
+
+struct crmc *it_login_at(const char *server, const char *role)
+{
+	char user[128], pw[128];
+	if (!it_demo_user(role, NULL, user, sizeof user, pw, sizeof pw)) {
+		fprintf(stderr, "no demo user with role %s\n", role);
+		return NULL;
+	}
+	struct crmc *c = it_connect_cert(server, NULL, NULL);
+	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
+		fprintf(stderr, "login as %s on %s failed\n", user, server);
+		crmc_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+uint64_t it_stat(struct crmc *c, const char *name)
+{
+	Crm__StatsRequest sr = CRM__STATS_REQUEST__INIT;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_STATS;
+	req.stats = &sr;
+	Crm__Envelope *resp = it_call(c, &req);
+	uint64_t v = UINT64_MAX;
+	for (size_t i = 0; resp && resp->stats_reply && i < resp->stats_reply->n_counters; i++)
+		if (!strcmp(resp->stats_reply->counters[i]->name, name))
+			v = resp->stats_reply->counters[i]->value;
+	it_free(resp);
+	return v;
+}

@@ -63,6 +63,12 @@ bool it_crmd_spawn(struct it_crmd *d, const char *const *sets, const char *ready
 bool it_crmd_stop(struct it_crmd *d);
 /* Connects to `server` with a client certificate (NULL cert: none). */
 struct crmc *it_connect_cert(const char *server, const char *cert, const char *key);
+/* Connects to `server` (another crmd) and logs in as the first demo user
+ * with `role`; NULL, with a message, when that fails. */
+struct crmc *it_login_at(const char *server, const char *role);
+/* The value of the counter `name` of the admin Stats request (`c` must be
+ * logged in with the right); UINT64_MAX when there is none. */
+uint64_t it_stat(struct crmc *c, const char *name);
 
 /* Prints the last `lines` lines of the fixture crmd's log to stderr. */
 void it_show_crmd_log(int lines);

@@ -83,37 +83,6 @@ static long proc_rss_kib(pid_t pid)
 	return kib;
 }
 
-static struct crmc *login_at(const char *server, const char *role)
-{
-	char user[128], pw[128];
-	if (!it_demo_user(role, NULL, user, sizeof user, pw, sizeof pw)) {
-		fprintf(stderr, "no demo user with role %s\n", role);
-		return NULL;
-	}
-	struct crmc *c = it_connect_cert(server, NULL, NULL);
-	if (c && it_login_as(c, user, pw) != CRM__CODE__OK) {
-		fprintf(stderr, "login as %s on %s failed\n", user, server);
-		crmc_close(c);
-		return NULL;
-	}
-	return c;
-}
-
-static uint64_t stat_counter(struct crmc *admin, const char *name)
-{
-	Crm__StatsRequest sr = CRM__STATS_REQUEST__INIT;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_STATS;
-	req.stats = &sr;
-	Crm__Envelope *resp = it_call(admin, &req);
-	uint64_t v = UINT64_MAX;
-	for (size_t i = 0; resp && resp->stats_reply && i < resp->stats_reply->n_counters; i++)
-		if (!strcmp(resp->stats_reply->counters[i]->name, name))
-			v = resp->stats_reply->counters[i]->value;
-	it_free(resp);
-	return v;
-}
-
 static int log_count(const char *log, const char *needle)
 {
 	FILE *f = fopen(log, "r");
@@ -374,7 +343,7 @@ static void test_sigkill_under_write_load_keeps_every_acknowledged_write_once(vo
 	if (!a.pid)
 		goto out;
 	for (int k = 0; k < K9_CONNS; k++) {
-		conns[k] = login_at(a.server, "consultant");
+		conns[k] = it_login_at(a.server, "consultant");
 		CHECK(conns[k] != NULL);
 		if (!conns[k])
 			goto out;
@@ -526,7 +495,7 @@ static void test_sigkill_under_write_load_keeps_every_acknowledged_write_once(vo
 	/* A new crmd on the same database; the client retries what it did not
 	 * see acknowledged, with the same ids, and a sample of what it did. */
 	CHECK(it_crmd_spawn(&b, NULL, "event=db.up"));
-	struct crmc *c = b.pid ? login_at(b.server, "consultant") : NULL;
+	struct crmc *c = b.pid ? it_login_at(b.server, "consultant") : NULL;
 	CHECK(c != NULL);
 	int retried = 0, retry_ok = 0, retry_existed = 0, acked_existed = 0, acked_sampled = 0;
 	int sample_every = acks / 50 > 0 ? acks / 50 : 1;
@@ -856,7 +825,7 @@ static void test_slow_clients_are_cut_off_while_others_keep_their_latency(void)
 	CHECK(it_crmd_spawn(&d, sets, "event=db.up"));
 	if (!d.pid)
 		return;
-	struct crmc *good = login_at(d.server, "group_admin");
+	struct crmc *good = it_login_at(d.server, "group_admin");
 	CHECK(good != NULL);
 	SSL *trickle_ssl = NULL;
 	SSL *half = NULL;
@@ -875,7 +844,7 @@ static void test_slow_clients_are_cut_off_while_others_keep_their_latency(void)
 	Crm__Envelope *cr = it_create(good, cid, "延迟测试", phone);
 	CHECK(cr && crmc_status(cr) == CRM__CODE__OK);
 	it_free(cr);
-	uint64_t timeouts_before = stat_counter(good, "connection_timeouts");
+	uint64_t timeouts_before = it_stat(good, "connection_timeouts");
 
 	/* (a) Half a ClientHello, then silence. */
 	s[0].fd = tcp_connect(d.server, 0, false);
@@ -982,7 +951,7 @@ static void test_slow_clients_are_cut_off_while_others_keep_their_latency(void)
 	/* (b) sent only a few bytes of its frame before the cut. */
 	CHECK(trickled >= 2 && trickled < bytebuf_len(&ping));
 	/* crmd counted the three as timeouts, and nothing else timed out. */
-	CHECK(stat_counter(good, "connection_timeouts") - timeouts_before == 3);
+	CHECK(it_stat(good, "connection_timeouts") - timeouts_before == 3);
 	bytebuf_free(&ping);
 out:
 	if (child > 0) {
@@ -1015,7 +984,7 @@ static void test_pipelined_requests_keep_their_framing_across_a_pause(void)
 	CHECK(it_crmd_spawn(&d, sets, "event=db.up"));
 	if (!d.pid)
 		return;
-	struct crmc *c = login_at(d.server, "consultant");
+	struct crmc *c = it_login_at(d.server, "consultant");
 	CHECK(c != NULL);
 	enum { PINGS = 20 };
 	bool seen[PINGS + 1] = {false};
@@ -1301,7 +1270,7 @@ static void test_ten_thousand_connections_at_once_leave_no_leak(void)
 
 	/* And it still serves: a login, a write, and its own count of
 	 * connections says only this one is open. */
-	struct crmc *admin = login_at(d.server, "group_admin");
+	struct crmc *admin = it_login_at(d.server, "group_admin");
 	CHECK(admin != NULL);
 	if (admin) {
 		char id[37], phone[16];
@@ -1310,9 +1279,9 @@ static void test_ten_thousand_connections_at_once_leave_no_leak(void)
 		Crm__Envelope *resp = it_create(admin, id, "风暴之后", phone);
 		CHECK(resp && crmc_status(resp) == CRM__CODE__OK);
 		it_free(resp);
-		CHECK(stat_counter(admin, "connections_open") == 1);
-		CHECK(stat_counter(admin, "connections_refused_limit") == 0);
-		CHECK(stat_counter(admin, "tls_handshakes_failed") == 0);
+		CHECK(it_stat(admin, "connections_open") == 1);
+		CHECK(it_stat(admin, "connections_refused_limit") == 0);
+		CHECK(it_stat(admin, "tls_handshakes_failed") == 0);
 		crmc_close(admin);
 	}
 	CHECK(it_crmd_stop(&d));
@@ -1518,7 +1487,7 @@ static void test_a_reset_after_a_warning_is_noticed_on_every_connection(void)
 	for (int i = 0; i < 50 && log_count(d.log, "event=db.up") < 4; i++)
 		usleep(100 * 1000);
 	CHECK(log_count(d.log, "event=db.up") == 4);
-	c = login_at(d.server, "consultant");
+	c = it_login_at(d.server, "consultant");
 	CHECK(c != NULL);
 	if (!c)
 		goto out;

@@ -1,6 +1,6 @@
-/* Connection limits: handshake timeout, non-TLS input on the TLS port, and
- * the in-flight limit that pauses reading instead of buffering without
- * bound. */
+/* Connection limits: handshake timeout, non-TLS input on the TLS port, the
+ * in-flight limit that pauses reading instead of buffering without bound,
+ * and the database admission limit (db.active_limit). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -86,19 +86,19 @@ static void test_plaintext_on_tls_port_is_refused_and_others_go_on(void)
 		crmc_close(c);
 }
 
-static uint64_t counter(struct crmc *admin, const char *name)
+/* Receives `n` answers (30 s at most each); how many were OK. */
+static int answers_ok(struct crmc *c, int n)
 {
-	Crm__StatsRequest sr = CRM__STATS_REQUEST__INIT;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_STATS;
-	req.stats = &sr;
-	Crm__Envelope *resp = it_call(admin, &req);
-	uint64_t v = UINT64_MAX;
-	for (size_t i = 0; resp && resp->stats_reply && i < resp->stats_reply->n_counters; i++)
-		if (!strcmp(resp->stats_reply->counters[i]->name, name))
-			v = resp->stats_reply->counters[i]->value;
-	it_free(resp);
-	return v;
+	int ok = 0;
+	char err[256];
+	for (int i = 0; i < n; i++) {
+		Crm__Envelope *resp = crmc_recv(c, 30000, err, sizeof err);
+		if (!resp)
+			break;
+		ok += crmc_status(resp) == CRM__CODE__OK;
+		it_free(resp);
+	}
+	return ok;
 }
 
 static void test_in_flight_limit_pauses_reading(void)
@@ -109,7 +109,7 @@ static void test_in_flight_limit_pauses_reading(void)
 	if (!admin || !c)
 		goto out;
 	const Crm__HelloReply *h = crmc_server_hello(c);
-	uint64_t before = counter(admin, "reads_paused_in_flight");
+	uint64_t before = it_stat(admin, "reads_paused_in_flight");
 	/* Twice the limit in one burst: the server must stop reading at the
 	 * limit, then answer every request as earlier ones finish. */
 	int n = (int)h->max_in_flight * 2;
@@ -120,17 +120,9 @@ static void test_in_flight_limit_pauses_reading(void)
 		it_send_create(c, id, "限流测试", phone);
 	}
 	crmc_flush(c);
-	int ok = 0;
-	char err[256];
-	for (int i = 0; i < n; i++) {
-		Crm__Envelope *resp = crmc_recv(c, 30000, err, sizeof err);
-		if (!resp)
-			break;
-		ok += crmc_status(resp) == CRM__CODE__OK;
-		it_free(resp);
-	}
+	int ok = answers_ok(c, n);
 	CHECK(ok == n);
-	uint64_t after = counter(admin, "reads_paused_in_flight");
+	uint64_t after = it_stat(admin, "reads_paused_in_flight");
 	printf("max_in_flight %u: %d requests answered, reads paused %llu times\n",
 	       h->max_in_flight, ok, (unsigned long long)(after - before));
 	CHECK(after != UINT64_MAX && after > before);
@@ -141,11 +133,151 @@ out:
 		crmc_close(c);
 }
 
+/* Sends `n` reads of customer `id` in one burst; true when all are OK. */
+static bool burst_of_gets(struct crmc *c, const char *id, int n)
+{
+	Crm__CustomerGet g = CRM__CUSTOMER_GET__INIT;
+	g.id = (char *)id;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_GET;
+	req.customer_get = &g;
+	for (int i = 0; i < n; i++)
+		crmc_send(c, &req);
+	crmc_flush(c);
+	return answers_ok(c, n) == n;
+}
+
+/* Queues a rename of customer `id` (read at `version`); returns its id. */
+static uint64_t send_rename(struct crmc *c, const char *id, uint64_t version, const char *name)
+{
+	Crm__Customer cu = CRM__CUSTOMER__INIT;
+	cu.name = (char *)name;
+	const char *fields[] = {"name"};
+	Crm__CustomerUpdate u = CRM__CUSTOMER_UPDATE__INIT;
+	u.id = (char *)id;
+	u.version = version;
+	u.fields = (char **)fields;
+	u.n_fields = 1;
+	u.customer = &cu;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
+	req.customer_update = &u;
+	uint64_t rid = crmc_send(c, &req);
+	crmc_flush(c);
+	return rid;
+}
+
+/* True once a statement of crmd's role waits on a lock (up to 10 s). */
+static bool crmd_waits_on_a_lock(PGconn *db)
+{
+	for (int i = 0; i < 100; i++) {
+		const char *v = it_db_value(db, "SELECT count(*) FROM pg_stat_activity"
+					    " WHERE usename = $1 AND wait_event_type = 'Lock'",
+					    "crmd");
+		if (v && atoi(v) > 0)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+/* db.active_limit = 1 with 3 connections: a burst of reads waits in crmd
+ * for its turn, though connections are free (db_statements_held_back), and
+ * all are answered. A statement stuck on a row lock stops counting once it
+ * has run 20 ms: a read sent behind it is answered while the lock is still
+ * held. With db.active_limit = 0 the same burst is never held back. */
+static void test_active_limit_holds_back_short_statements_but_not_behind_a_stuck_one(void)
+{
+	const char *limited[] = {"db.pool_size=3", "db.active_limit=1", NULL};
+	const char *unlimited[] = {"db.pool_size=3", "db.active_limit=0", NULL};
+	struct it_crmd d = {0}, u = {0};
+	struct crmc *admin = NULL, *a = NULL, *b = NULL, *uadmin = NULL;
+	PGconn *lock = NULL, *db = NULL;
+	CHECK(it_crmd_spawn(&d, limited, "event=db.up"));
+	if (!d.pid)
+		return;
+	admin = it_login_at(d.server, "group_admin");
+	a = it_login_at(d.server, "consultant");
+	b = it_login_at(d.server, "consultant");
+	lock = it_db();
+	db = it_db();
+	CHECK(admin && a && b);
+	if (!admin || !a || !b)
+		goto out;
+	char x[37], y[37], phone[16];
+	uuid_v7_new(x);
+	it_phone(phone);
+	Crm__Envelope *cr = it_create(a, x, "准入测试甲", phone);
+	CHECK(cr && crmc_status(cr) == CRM__CODE__OK);
+	uint64_t version = cr && cr->customer && cr->customer->customer
+				   ? cr->customer->customer->version : 0;
+	it_free(cr);
+	uuid_v7_new(y);
+	it_phone(phone);
+	cr = it_create(a, y, "准入测试乙", phone);
+	CHECK(cr && crmc_status(cr) == CRM__CODE__OK);
+	it_free(cr);
+
+	uint64_t held0 = it_stat(admin, "db_statements_held_back");
+	CHECK(burst_of_gets(b, y, 40));
+	uint64_t held1 = it_stat(admin, "db_statements_held_back");
+	printf("active_limit 1: a burst of 40 reads, %llu held back\n",
+	       (unsigned long long)(held1 - held0));
+	CHECK(held0 != UINT64_MAX && held1 > held0);
+
+	/* The rename waits on the row lock; the read behind it must not. */
+	PQclear(PQexec(lock, "BEGIN"));
+	CHECK(it_db_value(lock, "SELECT id::text FROM crm.customers WHERE id = $1::uuid FOR UPDATE",
+			  x) != NULL);
+	uint64_t rename = send_rename(a, x, version, "准入测试丙");
+	CHECK(crmd_waits_on_a_lock(db));
+	double t0 = now_s();
+	Crm__Envelope *g = it_get(b, y);
+	double waited = now_s() - t0;
+	CHECK(g && crmc_status(g) == CRM__CODE__OK);
+	it_free(g);
+	printf("a read behind a statement stuck on a lock: answered in %.3f s\n", waited);
+	CHECK(waited < 3.0);
+	char err[256];
+	Crm__Envelope *early = crmc_recv(a, 200, err, sizeof err);
+	CHECK(early == NULL); /* still stuck: the lock is held */
+	it_free(early);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	Crm__Envelope *rn = crmc_wait(a, rename, 10000, err, sizeof err);
+	CHECK(rn && crmc_status(rn) == CRM__CODE__OK);
+	it_free(rn);
+
+	CHECK(it_crmd_spawn(&u, unlimited, "event=db.up"));
+	uadmin = u.pid ? it_login_at(u.server, "group_admin") : NULL;
+	CHECK(uadmin != NULL);
+	if (uadmin) {
+		CHECK(burst_of_gets(uadmin, y, 40));
+		CHECK(it_stat(uadmin, "db_statements_held_back") == 0);
+	}
+out:
+	if (lock)
+		PQfinish(lock);
+	if (db)
+		PQfinish(db);
+	if (admin)
+		crmc_close(admin);
+	if (a)
+		crmc_close(a);
+	if (b)
+		crmc_close(b);
+	if (uadmin)
+		crmc_close(uadmin);
+	CHECK(it_crmd_stop(&d));
+	if (u.pid)
+		CHECK(it_crmd_stop(&u));
+}
+
 int main(void)
 {
 	it_init();
 	test_silent_client_is_cut_off_at_handshake_timeout();
 	test_plaintext_on_tls_port_is_refused_and_others_go_on();
 	test_in_flight_limit_pauses_reading();
+	test_active_limit_holds_back_short_statements_but_not_behind_a_stuck_one();
 	return it_summary();
 }
