@@ -609,10 +609,11 @@ static void conn_statement_done(struct pool_conn *c)
 		log_warn("db.error", "stmt=%s sqlstate=%s message=%s", stmt_defs[q->stmt].name,
 			 err.sqlstate, log_quote(m, sizeof m, err.message));
 	}
+	/* The next call first: PostgreSQL runs it while the caller turns this
+	 * result into its answer. */
+	pool_dispatch(p);
 	query_answer(q, err.code == CRM__CODE__OK ? res : NULL, &err);
 	PQclear(res);
-	if (!p->closing)
-		pool_dispatch(p);
 }
 
 /* Socket activity on a connected connection. */
