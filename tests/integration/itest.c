@@ -144,6 +144,35 @@ Crm__Envelope *it_get(struct crmc *c, const char *id)
 	return it_call(c, &req);
 }
 
+uint64_t it_send_rename(struct crmc *c, const char *id, uint64_t version, const char *name)
+{
+	Crm__Customer cu = CRM__CUSTOMER__INIT;
+	cu.name = (char *)name;
+	const char *fields[] = {"name"};
+	Crm__CustomerUpdate u = CRM__CUSTOMER_UPDATE__INIT;
+	u.id = (char *)id;
+	u.version = version;
+	u.fields = (char **)fields;
+	u.n_fields = 1;
+	u.customer = &cu;
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
+	req.customer_update = &u;
+	uint64_t rid = crmc_send(c, &req);
+	crmc_flush(c);
+	return rid;
+}
+
+Crm__Envelope *it_rename(struct crmc *c, const char *id, uint64_t version, const char *name)
+{
+	uint64_t rid = it_send_rename(c, id, version, name);
+	char err[512];
+	Crm__Envelope *resp = crmc_wait(c, rid, 30000, err, sizeof err);
+	if (!resp)
+		fprintf(stderr, "rename: %s\n", err);
+	return resp;
+}
+
 /* 139 + 8 digits from the clock and a counter: unique across runs that
  * share a database, which fixture reuse may do. */
 /* 17 + the last 4 digits of the pid + a 5-digit counter: unique within a

@@ -34,6 +34,11 @@ Crm__Envelope *it_call(struct crmc *c, Crm__Envelope *req);
 uint64_t it_send_create(struct crmc *c, const char *id, const char *name, const char *phone);
 Crm__Envelope *it_create(struct crmc *c, const char *id, const char *name, const char *phone);
 Crm__Envelope *it_get(struct crmc *c, const char *id);
+/* Queues a change of customer `id`'s name, read at `version` (flushed).
+ * Returns the request id. */
+uint64_t it_send_rename(struct crmc *c, const char *id, uint64_t version, const char *name);
+/* The same, waiting up to 30 s for the answer. */
+Crm__Envelope *it_rename(struct crmc *c, const char *id, uint64_t version, const char *name);
 /* A unique valid mobile number for this run. */
 void it_phone(char out[16]);
 /* Runs `harness.sh CMD $CRM_TEST_DIR [ARG]`; returns its exit status. */

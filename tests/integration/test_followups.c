@@ -96,19 +96,9 @@ static bool make_customer(struct crmc *c, const char *name, char cid[37], char r
 
 static bool rename_customer(struct crmc *c, const char *cid, const char *name)
 {
-	Crm__Customer cu = CRM__CUSTOMER__INIT;
-	cu.name = (char *)name;
-	const char *fields[] = {"name"};
-	Crm__CustomerUpdate u = CRM__CUSTOMER_UPDATE__INIT;
-	u.id = (char *)cid;
-	u.version = (uint64_t)db_ll("SELECT version FROM crm.customers WHERE id = $1::uuid", cid);
-	u.fields = (char **)fields;
-	u.n_fields = 1;
-	u.customer = &cu;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
-	req.customer_update = &u;
-	Crm__Envelope *e = it_call(c, &req);
+	uint64_t version =
+		(uint64_t)db_ll("SELECT version FROM crm.customers WHERE id = $1::uuid", cid);
+	Crm__Envelope *e = it_rename(c, cid, version, name);
 	bool ok = code_of(e) == CRM__CODE__OK;
 	if (!ok)
 		fprintf(stderr, "rename to %s: %s\n", name, e ? crmc_status_message(e) : "no answer");

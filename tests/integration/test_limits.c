@@ -147,26 +147,6 @@ static bool burst_of_gets(struct crmc *c, const char *id, int n)
 	return answers_ok(c, n) == n;
 }
 
-/* Queues a rename of customer `id` (read at `version`); returns its id. */
-static uint64_t send_rename(struct crmc *c, const char *id, uint64_t version, const char *name)
-{
-	Crm__Customer cu = CRM__CUSTOMER__INIT;
-	cu.name = (char *)name;
-	const char *fields[] = {"name"};
-	Crm__CustomerUpdate u = CRM__CUSTOMER_UPDATE__INIT;
-	u.id = (char *)id;
-	u.version = version;
-	u.fields = (char **)fields;
-	u.n_fields = 1;
-	u.customer = &cu;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
-	req.customer_update = &u;
-	uint64_t rid = crmc_send(c, &req);
-	crmc_flush(c);
-	return rid;
-}
-
 /* True once a statement of crmd's role waits on a lock (up to 10 s). */
 static bool crmd_waits_on_a_lock(PGconn *db)
 {
@@ -229,7 +209,7 @@ static void test_active_limit_holds_back_short_statements_but_not_behind_a_stuck
 	PQclear(PQexec(lock, "BEGIN"));
 	CHECK(it_db_value(lock, "SELECT id::text FROM crm.customers WHERE id = $1::uuid FOR UPDATE",
 			  x) != NULL);
-	uint64_t rename = send_rename(a, x, version, "准入测试丙");
+	uint64_t rename = it_send_rename(a, x, version, "准入测试丙");
 	CHECK(crmd_waits_on_a_lock(db));
 	double t0 = now_s();
 	Crm__Envelope *g = it_get(b, y);

@@ -348,19 +348,7 @@ static void test_update_by_masked_writer_keeps_real_values(void)
 		return;
 	}
 	uint64_t version = current_version();
-	char *fields[] = {(char *)"name"};
-	Crm__Customer want = CRM__CUSTOMER__INIT;
-	want.name = (char *)"林晓虹";
-	Crm__CustomerUpdate up = CRM__CUSTOMER_UPDATE__INIT;
-	up.id = cid;
-	up.version = version;
-	up.fields = fields;
-	up.n_fields = 1;
-	up.customer = &want;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
-	req.customer_update = &up;
-	Crm__Envelope *resp = it_call(c, &req);
+	Crm__Envelope *resp = it_rename(c, cid, version, "林晓虹");
 	CHECK(resp && crmc_status(resp) == CRM__CODE__OK && resp->customer);
 	if (resp && resp->customer) {
 		CHECK_STR(resp->customer->customer->name, "林晓虹");
@@ -385,8 +373,7 @@ static void test_update_by_masked_writer_keeps_real_values(void)
 		crm__customer__free_unpacked(out, NULL);
 	}
 	/* Stale: the answer carries the current record, masked. */
-	up.version = version;
-	resp = it_call(c, &req);
+	resp = it_rename(c, cid, version, "林晓虹");
 	CHECK(resp && crmc_status(resp) == CRM__CODE__CONFLICT);
 	if (resp && resp->customer)
 		check_contact(resp->customer->customer, true, __LINE__);
@@ -711,19 +698,7 @@ static void test_erase(void)
 		CHECK(false);
 		return;
 	}
-	char *fields[] = {(char *)"name"};
-	Crm__Customer want = CRM__CUSTOMER__INIT;
-	want.name = (char *)"林晓红";
-	Crm__CustomerUpdate up = CRM__CUSTOMER_UPDATE__INIT;
-	up.id = cid;
-	up.version = version + 1;
-	up.fields = fields;
-	up.n_fields = 1;
-	up.customer = &want;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_UPDATE;
-	req.customer_update = &up;
-	resp = it_call(owner, &req);
+	resp = it_rename(owner, cid, version + 1, "林晓红");
 	CHECK(resp && crmc_status(resp) == CRM__CODE__CONFLICT);
 	it_free(resp);
 
