@@ -1047,6 +1047,15 @@ static void test_unfiltered_lists_paginate_completely(void)
 	check_unfiltered_pages("group_admin", NULL,
 			       "SELECT count(*) FROM crm.customers c"
 			       " LEFT JOIN crm.relations r ON r.customer_id = c.id");
+	/* A consultant's list by creation merges two index ranges, their own
+	 * rows and the unowned ones (sql/0041). */
+	char sql_mine[512];
+	snprintf(sql_mine, sizeof sql_mine,
+		 "SELECT count(*) FROM crm.relations r JOIN crm.stores s ON s.id = r.store_id"
+		 " WHERE s.code = $1 AND (r.owner_id IS NULL OR r.owner_id ="
+		 " (SELECT u.id FROM crm.users u WHERE u.username = '%s'))",
+		 username("consultant", "BJ01"));
+	check_unfiltered_pages("consultant", "BJ01", sql_mine);
 }
 
 static void test_cursor_resumes_right_after_its_row(void)
