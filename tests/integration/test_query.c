@@ -1058,6 +1058,48 @@ static void test_unfiltered_lists_paginate_completely(void)
 	check_unfiltered_pages("consultant", "BJ01", sql_mine);
 }
 
+/* crm.customer_query keeps the list shapes its connection has prepared in
+ * the setting crm.list_plans (sql/0042). A transaction that prepared one
+ * and then failed takes the setting back but not the statement: the next
+ * call must run the statement, not prepare it a second time. */
+static void test_list_plan_survives_a_failed_transaction(void)
+{
+	char sid[64];
+	const char *v = it_db_value(db,
+				    "SELECT s.session_id FROM crm.users u, crm.session_open(u.id,"
+				    " md5(random()::text) || md5(random()::text), 600, 'test_query') s"
+				    " WHERE u.username = $1",
+				    username("consultant", "BJ01"));
+	CHECK(v != NULL);
+	if (!v)
+		return;
+	snprintf(sid, sizeof sid, "%s", v);
+	/* A sort no other test of this connection lists by. */
+	const char *call = "SELECT count(*) FROM crm.customer_query($1::uuid, NULL, NULL, NULL,"
+			   " NULL, NULL, NULL, NULL, NULL, NULL, false, 0, false, NULL, 'updated',"
+			   " true, NULL, 5)";
+	sql("BEGIN", 0);
+	CHECK(it_db_value(db, call, sid) != NULL);
+	sql("ROLLBACK", 0);
+	v = it_db_value(db, "SELECT count(*) FROM pg_prepared_statements"
+			    " WHERE name LIKE 'crm_list16_%'", NULL);
+	long prepared = v ? atol(v) : 0;
+	CHECK(prepared >= 1);
+	v = it_db_value(db, "SELECT coalesce(current_setting('crm.list_plans', true), '')", NULL);
+	CHECK(v && !strstr(v, "crm_list16_"));
+	/* Again, outside a transaction: the same statement, run. */
+	v = it_db_value(db, call, sid);
+	CHECK(v && atol(v) == 5);
+	v = it_db_value(db, "SELECT count(*) FROM pg_prepared_statements"
+			    " WHERE name LIKE 'crm_list16_%'", NULL);
+	CHECK(v && atol(v) == prepared);
+	v = it_db_value(db, "SELECT coalesce(current_setting('crm.list_plans', true), '')", NULL);
+	CHECK(v && strstr(v, "crm_list16_"));
+	/* And once more, found in the setting. */
+	v = it_db_value(db, call, sid);
+	CHECK(v && atol(v) == 5);
+}
+
 static void test_cursor_resumes_right_after_its_row(void)
 {
 	struct crmc *c = login("group_admin", NULL);
@@ -1351,6 +1393,7 @@ int main(void)
 	test_sorts_with_ties_paginate_completely_group_list();
 	test_unfiltered_lists_paginate_completely();
 	test_cursor_resumes_right_after_its_row();
+	test_list_plan_survives_a_failed_transaction();
 	test_bad_list_inputs_are_refused_naming_the_field();
 	test_card_has_everything_in_order();
 	test_card_not_found();
