@@ -27,7 +27,8 @@
 --   913 after VACUUM.
 --
 -- On one consultant of the bench group (pgbench, one client, the page
--- query alone, alternating): 0.29-0.35 ms a page against 0.39-0.47.
+-- query alone as superuser, alternating): 0.27-0.28 ms a page against
+-- 0.37-0.39.
 
 CREATE INDEX relations_store_owner_created ON crm.relations
     (store_id, owner_id, created_at, id) INCLUDE (customer_id, level, last_contact_at);
