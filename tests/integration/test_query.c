@@ -1074,7 +1074,8 @@ static void test_list_plan_survives_a_failed_transaction(void)
 	if (!v)
 		return;
 	snprintf(sid, sizeof sid, "%s", v);
-	/* A sort no other test of this connection lists by. */
+	/* This connection is the test's own, not one of crmd's: nothing has
+	 * prepared a list on it before. */
 	const char *call = "SELECT count(*) FROM crm.customer_query($1::uuid, NULL, NULL, NULL,"
 			   " NULL, NULL, NULL, NULL, NULL, NULL, false, 0, false, NULL, 'updated',"
 			   " true, NULL, 5)";
