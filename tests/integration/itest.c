@@ -173,8 +173,6 @@ Crm__Envelope *it_rename(struct crmc *c, const char *id, uint64_t version, const
 	return resp;
 }
 
-/* 139 + 8 digits from the clock and a counter: unique across runs that
- * share a database, which fixture reuse may do. */
 /* 17 + the last 4 digits of the pid + a 5-digit counter: unique within a
  * process and between the test processes of one run (their pids are close
  * together, far from wrapping), so no test meets another's customer. */
