@@ -270,6 +270,21 @@ static bool outbox_holds(const char *id, const ProtobufCMessage *record)
 	return same;
 }
 
+/* The latest outbox payload of task `t` is `t` as sync carries it: without
+ * the fields a list derives (customer name, owner's name, level, overdue,
+ * outcome, lateness). */
+static bool outbox_holds_task(const Crm__Task *t)
+{
+	Crm__Task bare = *t;
+	bare.customer_name = (char *)"";
+	bare.owner_name = (char *)"";
+	bare.level = (char *)"";
+	bare.overdue = false;
+	bare.outcome = (char *)"";
+	bare.late_by_ms = 0;
+	return outbox_holds(t->id, &bare.base);
+}
+
 /* The latest outbox change of task `id`, decoded; NULL when none. */
 static Crm__Task *outbox_task(const char *id)
 {
@@ -332,6 +347,7 @@ static void test_first_visit_follow_up(struct crmc *c)
 		CHECK(outbox_holds(fid, &fr->followup->base));
 		CHECK(outbox_holds(rid, &fr->relation->base));
 		for (size_t i = 0; i < fr->n_tasks; i++) {
+			CHECK(outbox_holds_task(fr->tasks[i]));
 			Crm__Task *ob = outbox_task(fr->tasks[i]->id);
 			CHECK(ob && !strcmp(ob->id, fr->tasks[i]->id) &&
 			      ob->due_at == fr->tasks[i]->due_at && !strcmp(ob->status, "open") &&
@@ -433,6 +449,10 @@ static void test_level_changes_create_tasks(struct crmc *c)
 		      !strcmp(fr->tasks[0]->outcome, "on_time"));
 		CHECK_STR(fr->followup->task_id, tid);
 		CHECK_STR(fr->followup->relation_id, rid);
+		/* Both tasks go to the outbox as answered: the done one with its
+		 * follow-up, closing time and closer. */
+		for (size_t i = 0; i < fr->n_tasks; i++)
+			CHECK(outbox_holds_task(fr->tasks[i]));
 		const Crm__Task *next = task_with_key(fr, "H/followup/1");
 		CHECK(next && next->due_at == at + 2 * DAY_MS);
 		CHECK(fr->relation->next_followup_at == at + 2 * DAY_MS);
@@ -809,8 +829,13 @@ static void test_sql_payloads_match_crmds(struct crmc *c)
 	struct fu_args a = {.relation_id = rid, .id = fid, .content = "编码 follow-up",
 			    .next_due = now_ms_() + DAY_MS, .next_purpose = "报价"};
 	e = add_followup(c, &a);
-	CHECK(ok_followup(e));
+	CHECK(ok_followup(e) && e->followup_reply->n_tasks == 1);
 	int64_t last = ok_followup(e) ? e->followup_reply->relation->last_contact_at : -1;
+	/* The next task it set, as crmd packs it (set_by_followup included). */
+	if (ok_followup(e) && e->followup_reply->n_tasks == 1) {
+		CHECK_STR(e->followup_reply->tasks[0]->set_by_followup, fid);
+		CHECK(outbox_holds_task(e->followup_reply->tasks[0]));
+	}
 	it_free(e);
 	v = it_db_value(db, same, rid);
 	CHECK(v && !strcmp(v, "true"));
