@@ -34,13 +34,14 @@ struct crmc {
 	int connect_status;
 	char error[384];
 	Crm__Envelope *hello;
+	ProtobufCAllocator *alloc; /* of the envelopes unpacked; NULL: malloc */
 };
 
 static void enqueue(struct crmc *c, Crm__Envelope *env)
 {
 	struct queued *q = malloc(sizeof *q);
 	if (!q) {
-		crm__envelope__free_unpacked(env, NULL);
+		crm__envelope__free_unpacked(env, c->alloc);
 		return;
 	}
 	q->env = env;
@@ -76,7 +77,7 @@ static void on_data(struct tls_stream *ts, const uint8_t *data, size_t len)
 			tls_stream_abort(ts);
 			return;
 		}
-		Crm__Envelope *env = crm__envelope__unpack(NULL, plen, payload);
+		Crm__Envelope *env = crm__envelope__unpack(c->alloc, plen, payload);
 		bytebuf_consume(&c->in, used);
 		if (!env) {
 			snprintf(c->error, sizeof c->error, "the server sent a malformed frame");
@@ -344,7 +345,7 @@ void crmc_close(struct crmc *c)
 	while (c->head) {
 		struct queued *q = c->head;
 		c->head = q->next;
-		crm__envelope__free_unpacked(q->env, NULL);
+		crm__envelope__free_unpacked(q->env, c->alloc);
 		free(q);
 	}
 	if (c->hello)
@@ -356,6 +357,8 @@ void crmc_close(struct crmc *c)
 }
 
 const Crm__HelloReply *crmc_server_hello(const struct crmc *c) { return c->hello->hello_reply; }
+
+void crmc_set_allocator(struct crmc *c, ProtobufCAllocator *a) { c->alloc = a; }
 
 bool crmc_is_open(const struct crmc *c) { return !c->closed; }
 

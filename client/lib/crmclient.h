@@ -62,6 +62,12 @@ Crm__Envelope *crmc_call(struct crmc *c, Crm__Envelope *req, int timeout_ms, cha
 /* Like crmc_recv, but only the frame for `id`. */
 Crm__Envelope *crmc_wait(struct crmc *c, uint64_t id, int timeout_ms, char *err, size_t errcap);
 
+/* Envelopes unpacked from now on come from `a` (NULL: malloc), and are
+ * freed with crm__envelope__free_unpacked(env, a). Set it while no reply
+ * is waiting. For a load generator that would otherwise spend its time in
+ * malloc and free on every reply (tests/bench/crm-bench). */
+void crmc_set_allocator(struct crmc *c, ProtobufCAllocator *a);
+
 /* Lets the stream `id` send `frames` more frames. */
 void crmc_stream_credit(struct crmc *c, uint64_t id, uint32_t frames);
 

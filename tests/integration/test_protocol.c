@@ -242,6 +242,66 @@ static void test_stream_sends_no_more_than_its_credit(void)
 	crmc_close(c);
 }
 
+/* crmc_set_allocator: every reply from then on is unpacked through the
+ * allocator given, and freed through it, including one still queued when
+ * the connection closes. */
+struct counting {
+	ProtobufCAllocator pa;
+	long allocs, live;
+};
+
+static void *counting_alloc(void *data, size_t n)
+{
+	struct counting *a = data;
+	void *p = malloc(n ? n : 1);
+	if (p) {
+		a->allocs++;
+		a->live++;
+	}
+	return p;
+}
+
+static void counting_free(void *data, void *p)
+{
+	struct counting *a = data;
+	a->live--;
+	free(p);
+}
+
+static void test_replies_come_from_the_allocator_set(void)
+{
+	struct crmc *c = it_login("consultant");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	struct counting a = {.pa = {counting_alloc, counting_free, NULL}};
+	a.pa.allocator_data = &a;
+	crmc_set_allocator(c, &a.pa);
+	const char *missing = "0192f0c4-8a6e-7c3b-9d2e-1f2a3b4c5d6e";
+	Crm__Envelope *resp = it_get(c, missing);
+	CHECK(resp && crmc_status(resp) == CRM__CODE__NOT_FOUND);
+	CHECK(a.allocs > 0 && a.live > 0);
+	if (resp)
+		crm__envelope__free_unpacked(resp, &a.pa);
+	CHECK(a.live == 0);
+	/* Two requests; the answer to the second only: the first's stays
+	 * queued until the connection closes. */
+	Crm__Envelope req = CRM__ENVELOPE__INIT;
+	Crm__CustomerGet get = CRM__CUSTOMER_GET__INIT;
+	get.id = (char *)missing;
+	req.body_case = CRM__ENVELOPE__BODY_CUSTOMER_GET;
+	req.customer_get = &get;
+	crmc_send(c, &req);
+	req.id = 0;
+	char err[256];
+	resp = crmc_call(c, &req, 10000, err, sizeof err);
+	CHECK(resp && crmc_status(resp) == CRM__CODE__NOT_FOUND);
+	if (resp)
+		crm__envelope__free_unpacked(resp, &a.pa);
+	crmc_close(c);
+	CHECK(a.live == 0);
+}
+
 int main(void)
 {
 	it_init();
@@ -254,5 +314,6 @@ int main(void)
 	test_zero_length_frame_is_an_empty_request();
 	test_second_hello_is_refused();
 	test_stream_sends_no_more_than_its_credit();
+	test_replies_come_from_the_allocator_set();
 	return it_summary();
 }
