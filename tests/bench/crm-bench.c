@@ -16,6 +16,10 @@
  * same SQL statement crmd runs for the mix (server/stmts.c), with
  * parameters drawn from the same distribution; ops/bench compares the two.
  *
+ * With --probe it instead times a fixed piece of CPU work (SHA-256 of 32 MiB,
+ * five times) and prints the median: ops/bench runs it before every run, so
+ * a slow run on a shared host shows as a slow probe too.
+ *
  * One thread per connection: the client library is synchronous per
  * connection and each connection has its own event loop. */
 #include <errno.h>
@@ -28,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "crmclient.h"
 #include "textcheck.h"
@@ -723,6 +729,41 @@ static void pgbench_script(const char *sessions_path)
 	free(values);
 }
 
+/* ------------------------------------------------------------ host probe */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The same work every time; only the host's speed changes its time. */
+static int probe(void)
+{
+	enum { BLOCK = 1 << 20, BLOCKS = 32, SAMPLES = 5 };
+	unsigned char *buf = malloc(BLOCK), md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	double ms[SAMPLES];
+	if (!buf)
+		die("out of memory");
+	for (size_t i = 0; i < BLOCK; i++)
+		buf[i] = (unsigned char)(i * 2654435761u >> 24);
+	for (int s = 0; s < SAMPLES; s++) {
+		double t0 = now_s();
+		for (int b = 0; b < BLOCKS; b++) {
+			if (!EVP_Digest(buf, BLOCK, md, &mdlen, EVP_sha256(), NULL))
+				die("SHA-256 failed");
+			buf[b] ^= md[0]; /* each block depends on the last digest */
+		}
+		ms[s] = (now_s() - t0) * 1000;
+	}
+	free(buf);
+	qsort(ms, SAMPLES, sizeof ms[0], cmp_double);
+	printf("probe_ms=%.1f probe_min_ms=%.1f probe_max_ms=%.1f\n", ms[SAMPLES / 2], ms[0],
+	       ms[SAMPLES - 1]);
+	return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 static const char usage_text[] =
@@ -738,6 +779,8 @@ static const char usage_text[] =
 	"  --seed S             random seed for the requests (default 1)\n"
 	"  --pgbench-script SESSIONS   print the pgbench script of the mix instead;\n"
 	"                       SESSIONS has \"username session-id\" lines\n"
+	"  --probe              time a fixed piece of CPU work (SHA-256 of 32 MiB)\n"
+	"                       instead: probe_ms=MEDIAN of 5; the host's speed\n"
 	"Mixes: get = CustomerGet of a customer the user may see; phone = list by the\n"
 	"last 4 digits of a seeded phone; name = fuzzy name search; filter = contacted\n"
 	"within 30 days, intended model suv, a level filter. Lists ask for 20 rows.\n"
@@ -754,6 +797,8 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		}
+		if (!strcmp(a, "--probe"))
+			return probe();
 		if (i + 1 >= argc) {
 			fprintf(stderr, "crm-bench: %s needs a value\n%s", a, usage_text);
 			return 2;
