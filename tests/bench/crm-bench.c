@@ -18,7 +18,7 @@
  *
  * With --probe it instead times a fixed piece of CPU work (SHA-256 of 32 MiB,
  * five times) and prints the median: ops/bench runs it before every run, so
- * a slow run on a shared host shows as a slow probe too.
+ * that a host which slowed the cores shows as a slow probe.
  *
  * One thread per connection: the client library is synchronous per
  * connection and each connection has its own event loop. */
