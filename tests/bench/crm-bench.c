@@ -163,6 +163,7 @@ struct worker {
 	int share;               /* of the login's relations: mine[k], k % users == share */
 	/* results */
 	uint32_t *lat_us;
+	uint32_t *sent_us;       /* since the measured window opened, for --timeline */
 	size_t nlat, caplat;
 	uint64_t errors, done_total;
 	char first_error[640];
@@ -488,15 +489,19 @@ static struct crmc *open_conn(struct login *l)
 
 /* ------------------------------------------------------------ the run */
 
-static void record(struct worker *w, uint32_t us)
+static void record(struct worker *w, double sent_at, double done_at)
 {
 	if (w->nlat == w->caplat) {
 		w->caplat = w->caplat ? w->caplat * 2 : 65536;
 		w->lat_us = realloc(w->lat_us, w->caplat * sizeof *w->lat_us);
-		if (!w->lat_us)
+		w->sent_us = realloc(w->sent_us, w->caplat * sizeof *w->sent_us);
+		if (!w->lat_us || !w->sent_us)
 			die("out of memory");
 	}
-	w->lat_us[w->nlat++] = us;
+	double us = (done_at - sent_at) * 1e6;
+	w->lat_us[w->nlat] = us > 4e9 ? 4000000000u : (uint32_t)us;
+	w->sent_us[w->nlat] = (uint32_t)((sent_at - g.t_measure) * 1e6);
+	w->nlat++;
 }
 
 static void *worker_main(void *arg)
@@ -554,10 +559,8 @@ static void *worker_main(void *arg)
 			}
 			/* Every request sent in the measured window counts, however
 			 * late its answer, so the slow ones at the end are not lost. */
-			if (sent_at[slot] >= g.t_measure) {
-				double us = (done_at - sent_at[slot]) * 1e6;
-				record(w, us > 4e9 ? 4000000000u : (uint32_t)us);
-			}
+			if (sent_at[slot] >= g.t_measure)
+				record(w, sent_at[slot], done_at);
 			w->done_total++;
 			inflight--;
 			ids[slot] = ids[inflight];
@@ -567,6 +570,31 @@ static void *worker_main(void *arg)
 		crm__envelope__free_unpacked(env, &w->arena.pa);
 	}
 	return NULL;
+}
+
+/* --timeline: every measured request, connection by connection, so that a tail can
+ * be placed in time (a stall hits every connection at once). */
+static bool write_timeline(const char *path, const struct worker *w)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "crm-bench: cannot write %s: %s\n", path, strerror(errno));
+		return false;
+	}
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	double opened = (double)wall.tv_sec + wall.tv_nsec / 1e9 - (now_s() - g.t_measure);
+	fprintf(f, "# measured window opened at %.3f (Unix time)\n", opened);
+	fputs("sent_ms latency_ms connection\n", f);
+	for (int i = 0; i < g.connections; i++)
+		for (size_t k = 0; k < w[i].nlat; k++)
+			fprintf(f, "%.3f %.3f %d\n", w[i].sent_us[k] / 1000.0,
+				w[i].lat_us[k] / 1000.0, i);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "crm-bench: writing %s: %s\n", path, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -779,6 +807,9 @@ static const char usage_text[] =
 	"  --seed S             random seed for the requests (default 1)\n"
 	"  --pgbench-script SESSIONS   print the pgbench script of the mix instead;\n"
 	"                       SESSIONS has \"username session-id\" lines\n"
+	"  --timeline FILE      also write every measured request to FILE, one line\n"
+	"                       each: ms since the measured window opened, when it\n"
+	"                       was sent, its latency in ms, and its connection\n"
 	"  --probe              time a fixed piece of CPU work (SHA-256 of 32 MiB)\n"
 	"                       instead: probe_ms=MEDIAN of 5; the host's speed\n"
 	"Mixes: get = CustomerGet of a customer the user may see; phone = list by the\n"
@@ -790,7 +821,7 @@ static const char usage_text[] =
 
 int main(int argc, char **argv)
 {
-	const char *script_sessions = NULL;
+	const char *script_sessions = NULL, *timeline = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -826,6 +857,8 @@ int main(int argc, char **argv)
 			g.seed = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--pgbench-script"))
 			script_sessions = v;
+		else if (!strcmp(a, "--timeline"))
+			timeline = v;
 		else if (!strcmp(a, "--mix")) {
 			g.mix_name = v;
 			size_t k = 0;
@@ -923,6 +956,8 @@ int main(int argc, char **argv)
 	       total ? all[total - 1] / 1000.0 : 0);
 	if (first_error)
 		fprintf(stderr, "crm-bench: first error: %s\n", first_error);
+	if (timeline && !write_timeline(timeline, w))
+		return 1;
 	int failed = atomic_load(&g.failed_workers);
 	if (failed)
 		fprintf(stderr, "crm-bench: %d connections failed\n", failed);
@@ -930,6 +965,7 @@ int main(int argc, char **argv)
 		crmc_close(w[i].c);
 		arena_destroy(&w[i].arena);
 		free(w[i].lat_us);
+		free(w[i].sent_us);
 	}
 	free(all);
 	free(w);
