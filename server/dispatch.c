@@ -413,6 +413,7 @@ void req_free(struct request *r)
 
 void req_detach(struct request *r)
 {
+	followup_forget(r);
 	if (r->query) {
 		pool_forget(r->query);
 		r->query = NULL;

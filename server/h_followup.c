@@ -61,12 +61,10 @@ static void followup_params_fill(struct request *r, struct followup_params *p, i
 	memcpy(p->v, v, sizeof v);
 }
 
-static void on_followup_added(void *arg, const PGresult *res, const struct pool_error *err)
+/* The reply to one follow-up from `rows` rows of STMT_FOLLOWUP_ADD's
+ * columns starting at `row0`, its outcome in column `c0`. */
+static void followup_reply(struct request *r, const PGresult *res, int row0, int rows, int c0)
 {
-	struct request *r = arg;
-	if (fail_on_error(r, err) || !result_shape_ok(r, res, ADD_NCOLS))
-		return;
-	int rows = PQntuples(res);
 	if (rows == 0) {
 		req_fail(r, CRM__CODE__NOT_FOUND, "relation_id", "no such relation");
 		return;
@@ -78,14 +76,14 @@ static void on_followup_added(void *arg, const PGresult *res, const struct pool_
 	Crm__Task *tasks = scratch_alloc(&sc, (size_t)rows * sizeof *tasks);
 	Crm__Task **ptrs = scratch_alloc(&sc, (size_t)rows * sizeof *ptrs);
 	bool ok = tasks && ptrs;
-	for (int i = 0; ok && i < rows; i++) {
-		if (!strcmp(PQgetvalue(res, i, 1), "followup")) {
-			row_to_followup(res, i, ADD_COL_FOLLOWUP, &fu);
-			ok = row_to_relation(res, i, ADD_COL_RELATION, &rel, &sc);
+	for (int i = row0; ok && i < row0 + rows; i++) {
+		if (!strcmp(PQgetvalue(res, i, c0 + 1), "followup")) {
+			row_to_followup(res, i, c0 + ADD_COL_FOLLOWUP, &fu);
+			ok = row_to_relation(res, i, c0 + ADD_COL_RELATION, &rel, &sc);
 			fr.followup = &fu;
 			fr.relation = &rel;
 		} else {
-			row_to_task(res, i, ADD_COL_TASK, &tasks[fr.n_tasks]);
+			row_to_task(res, i, c0 + ADD_COL_TASK, &tasks[fr.n_tasks]);
 			task_outcome_now(&tasks[fr.n_tasks]);
 			ptrs[fr.n_tasks] = &tasks[fr.n_tasks];
 			fr.n_tasks++;
@@ -97,12 +95,207 @@ static void on_followup_added(void *arg, const PGresult *res, const struct pool_
 		return;
 	}
 	fr.tasks = ptrs;
-	fr.existed = !strcmp(PQgetvalue(res, 0, 0), "existed");
+	fr.existed = !strcmp(PQgetvalue(res, row0, c0), "existed");
 	Crm__Envelope resp = CRM__ENVELOPE__INIT;
 	resp.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_REPLY;
 	resp.followup_reply = &fr;
 	req_reply(r, &resp);
 	scratch_free(&sc);
+}
+
+/* ------------------------------------------------------------ together
+ *
+ * Every follow-up appends to the outbox under the one-row counter
+ * (DESIGN.md "Sync"), whose row lock is held until the commit's WAL flush:
+ * one by one, follow-ups wait for each other's flushes (sql/0047). So at
+ * most followups_running_max follow-up statements run at once; the next
+ * follow-ups wait here, and when a statement ends, those waiting (up to
+ * FOLLOWUP_GROUP_MAX) go as one statement, STMT_FOLLOWUP_ADD_BATCH: one
+ * commit for all of them, each still answered with its own records or its
+ * own error. A follow-up that finds nothing running goes alone, through
+ * STMT_FOLLOWUP_ADD, at once. */
+
+#define FOLLOWUP_GROUP_MAX 8
+#define FOLLOWUP_ARGS 13
+/* STMT_FOLLOWUP_ADD_BATCH: item, err_state, err_column, err_message, then
+ * STMT_FOLLOWUP_ADD's columns. */
+#define BATCH_COL_ADD 4
+
+struct followup_group {
+	struct server *srv;
+	int n;
+	struct request *r[FOLLOWUP_GROUP_MAX]; /* NULL once its connection is gone */
+};
+
+static void followups_next(struct server *srv);
+
+static void on_followups_recorded(void *arg, const PGresult *res, const struct pool_error *err)
+{
+	struct followup_group *g = arg;
+	struct server *srv = g->srv;
+	bool batch = g->n > 1;
+	int ncols = (batch ? BATCH_COL_ADD : 0) + ADD_NCOLS;
+	bool shape_ok = res && PQnfields(res) == ncols;
+	int rows = shape_ok ? PQntuples(res) : 0;
+	int row = 0;
+	srv->followups_running--;
+	for (int i = 0; i < g->n; i++) {
+		struct request *r = g->r[i];
+		int first = row;
+		if (!batch)
+			row = rows;
+		else
+			while (row < rows && atoi(PQgetvalue(res, row, 0)) == i)
+				row++;
+		if (!r)
+			continue;
+		r->followup_group = NULL;
+		if (fail_on_error(r, err) || !result_shape_ok(r, res, ncols))
+			continue;
+		if (batch && row > first && !PQgetisnull(res, first, 1)) {
+			/* This follow-up failed alone, in its subtransaction. */
+			struct pool_error e = {0};
+			const char *state = PQgetvalue(res, first, 1);
+			e.code = pool_code_for_sqlstate(state);
+			snprintf(e.sqlstate, sizeof e.sqlstate, "%s", state);
+			snprintf(e.field, sizeof e.field, "%s", PQgetvalue(res, first, 2));
+			snprintf(e.message, sizeof e.message, "%s", PQgetvalue(res, first, 3));
+			req_fail_db(r, &e);
+			continue;
+		}
+		followup_reply(r, res, first, row - first, batch ? BATCH_COL_ADD : 0);
+	}
+	free(g);
+	followups_next(srv);
+}
+
+/* One element of a text[] literal: NULL, or the text quoted. */
+static void array_elem(struct textbuf *b, const char *s, bool first)
+{
+	if (!first)
+		tb_addc(b, ',');
+	if (!s) {
+		tb_add(b, "NULL");
+		return;
+	}
+	tb_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			tb_addc(b, '\\');
+		tb_addc(b, *s);
+	}
+	tb_addc(b, '"');
+}
+
+static void followup_group_run(struct followup_group *g)
+{
+	struct server *srv = g->srv;
+	struct followup_params p;
+	srv->followups_running++;
+	if (g->n == 1) {
+		struct request *r = g->r[0];
+		followup_params_fill(r, &p, r->followup_write_at);
+		/* No version read, next follow-up expected or records packed: the
+		 * statement encodes what it writes. */
+		const char *params[16] = {0};
+		memcpy(params, p.v, sizeof p.v);
+		pool_exec(srv->pool, STMT_FOLLOWUP_ADD, 16, params, NULL, NULL,
+			  on_followups_recorded, g);
+		return;
+	}
+	struct textbuf lit = {0};
+	tb_addc(&lit, '{');
+	for (int i = 0; i < g->n; i++) {
+		followup_params_fill(g->r[i], &p, g->r[i]->followup_write_at);
+		for (int k = 0; k < FOLLOWUP_ARGS; k++)
+			array_elem(&lit, p.v[k], i == 0 && k == 0);
+	}
+	tb_addc(&lit, '}');
+	srv->stats.counters[ST_FOLLOWUP_GROUPS]++;
+	srv->stats.counters[ST_FOLLOWUPS_GROUPED] += (uint64_t)g->n;
+	if (lit.oom) {
+		tb_free(&lit);
+		struct pool_error e = {.code = CRM__CODE__RESOURCE_EXHAUSTED};
+		snprintf(e.message, sizeof e.message, "out of memory");
+		on_followups_recorded(g, NULL, &e);
+		return;
+	}
+	const char *param = tb_str(&lit);
+	/* The pool copies the parameter; on a full queue it has answered. */
+	pool_exec(srv->pool, STMT_FOLLOWUP_ADD_BATCH, 1, &param, NULL, NULL,
+		  on_followups_recorded, g);
+	tb_free(&lit);
+}
+
+/* By relation, the order kept among those of one relation: two groups
+ * running at once then lock the relations they share in the same order,
+ * and never wait for each other in a circle. */
+static void followup_group_sort(struct followup_group *g)
+{
+	for (int i = 1; i < g->n; i++) {
+		struct request *r = g->r[i];
+		const char *rel = r->env->followup_add->followup->relation_id;
+		int k = i;
+		while (k > 0 && strcmp(g->r[k - 1]->env->followup_add->followup->relation_id, rel) > 0) {
+			g->r[k] = g->r[k - 1];
+			k--;
+		}
+		g->r[k] = r;
+	}
+}
+
+static void followups_next(struct server *srv)
+{
+	while (srv->followup_queue && srv->followups_running < srv->followups_running_max) {
+		struct followup_group *g = calloc(1, sizeof *g);
+		if (!g) {
+			struct request *r = srv->followup_queue;
+			srv->followup_queue = r->followup_next;
+			if (!srv->followup_queue)
+				srv->followup_queue_tail = NULL;
+			r->followup_next = NULL;
+			r->followup_queued = false;
+			req_fail(r, CRM__CODE__RESOURCE_EXHAUSTED, NULL, "out of memory");
+			continue;
+		}
+		g->srv = srv;
+		while (srv->followup_queue && g->n < FOLLOWUP_GROUP_MAX) {
+			struct request *r = srv->followup_queue;
+			srv->followup_queue = r->followup_next;
+			r->followup_next = NULL;
+			r->followup_queued = false;
+			r->followup_group = g;
+			g->r[g->n++] = r;
+		}
+		if (!srv->followup_queue)
+			srv->followup_queue_tail = NULL;
+		followup_group_sort(g);
+		followup_group_run(g);
+	}
+}
+
+void followup_forget(struct request *r)
+{
+	if (r->followup_group) {
+		struct followup_group *g = r->followup_group;
+		for (int i = 0; i < g->n; i++)
+			if (g->r[i] == r)
+				g->r[i] = NULL;
+		r->followup_group = NULL;
+	}
+	if (r->followup_queued) {
+		struct server *srv = r->conn->srv;
+		struct request **pp = &srv->followup_queue, *prev = NULL;
+		while (*pp && *pp != r) {
+			prev = *pp;
+			pp = &(*pp)->followup_next;
+		}
+		if (*pp)
+			*pp = r->followup_next;
+		if (srv->followup_queue_tail == r)
+			srv->followup_queue_tail = prev;
+		r->followup_queued = false;
+	}
 }
 
 void h_followup_add(struct request *r)
@@ -177,13 +370,15 @@ void h_followup_add(struct request *r)
 		if (!text_ok(r, "next.purpose", next->purpose, 200, false))
 			return;
 	}
-	struct followup_params p;
-	followup_params_fill(r, &p, now);
-	/* No version read, next follow-up expected or records packed: the
-	 * statement encodes what it writes. */
-	const char *params[16] = {0};
-	memcpy(params, p.v, sizeof p.v);
-	req_db(r, STMT_FOLLOWUP_ADD, 16, params, NULL, NULL, on_followup_added);
+	struct server *srv = r->conn->srv;
+	r->followup_write_at = now;
+	r->followup_queued = true;
+	if (srv->followup_queue_tail)
+		srv->followup_queue_tail->followup_next = r;
+	else
+		srv->followup_queue = r;
+	srv->followup_queue_tail = r;
+	followups_next(srv);
 }
 
 /* ------------------------------------------------------------ followup.list */

@@ -146,6 +146,11 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct crm_config *c
 	auth_init();
 	int active_limit = cfg->db_active_limit >= 0 ? cfg->db_active_limit
 						     : (int)uv_available_parallelism();
+	srv->followups_running_max = active_limit > 0 && active_limit < cfg->db_pool_size
+					     ? active_limit
+					     : cfg->db_pool_size;
+	if (srv->followups_running_max < 1)
+		srv->followups_running_max = 1;
 	struct pool_options po = {
 		.host = cfg->db_host,
 		.port = cfg->db_port,

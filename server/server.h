@@ -71,6 +71,12 @@ struct request {
 	bool in_worker;                /* a thread-pool job holds it */
 	struct request *hash_next;     /* queue of logins waiting for a hash slot */
 	bool hash_queued;
+	/* followup.add: waiting to be recorded, or in the group statement
+	 * running for it (h_followup.c, "Together"). */
+	struct request *followup_next;
+	bool followup_queued;
+	struct followup_group *followup_group;
+	int64_t followup_write_at;
 	/* Streams: frames the client still allows, and where the next page starts. */
 	uint32_t credit;
 	bool stream_waiting;           /* out of credit, waiting for StreamCredit */
@@ -152,6 +158,12 @@ struct server {
 	struct request *hash_queue, *hash_queue_tail;
 	int hash_queued;
 	int audit_denied_pending;      /* denial audit writes not yet done */
+	/* followup.add statements running, at most followups_running_max
+	 * (the pool's active limit), and the follow-ups waiting to go with
+	 * the next one (h_followup.c, "Together"). */
+	int followups_running;
+	int followups_running_max;
+	struct request *followup_queue, *followup_queue_tail;
 	struct stats stats;
 	int64_t started_at_ms;
 	int exit_code;
@@ -218,6 +230,8 @@ void h_relation_update(struct request *r);
 void h_level_set(struct request *r);
 void h_handover(struct request *r);
 void h_customer_card(struct request *r);
+/* The connection of a follow-up waiting or being recorded is gone. */
+void followup_forget(struct request *r);
 /* Attachments of follow-ups (h_attach.c). */
 void h_attach_begin(struct request *r);
 void h_attach_chunk(struct request *r);

@@ -24,6 +24,8 @@ static const char *const counter_names[ST__COUNT] = {
 	[ST_PAUSED_IN_FLIGHT] = "reads_paused_in_flight",
 	[ST_PAUSED_OUTPUT] = "reads_paused_output",
 	[ST_AUDIT_DENIED_DROPPED] = "audit_denied_not_written",
+	[ST_FOLLOWUP_GROUPS] = "followup_groups",
+	[ST_FOLLOWUPS_GROUPED] = "followups_grouped",
 };
 
 const char *stats_counter_name(enum stat_counter c) { return counter_names[c]; }

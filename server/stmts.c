@@ -99,6 +99,9 @@ const struct stmt_def stmt_defs[STMT__COUNT] = {
 	     "$1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::text,"
 	     " $9::text, $10::bigint, $11::text, $12::text, $13::bigint, $14::bigint, $15::bigint,"
 	     " $16::bytea) x", 16),
+	STMT(STMT_FOLLOWUP_ADD_BATCH,
+	     "SELECT x.item, x.err_state, x.err_column, x.err_message, x.outcome, x.kind, (x.fu).*,"
+	     " (x.rel).*, (x.task).* FROM crm.followup_add_batch($1::text[]) x", 1),
 	STMT(STMT_FOLLOWUP_LIST,
 	     "SELECT * FROM crm.followup_list($1::uuid, $2::text, $3::text, $4::integer)", 4),
 	STMT(STMT_TASK_LIST,

@@ -189,6 +189,11 @@ enum stmt_id {
 	 * With $14..$16 NULL (followup.add) there is no plan: the database
 	 * encodes the records it wrote (sql/0030). */
 	STMT_FOLLOWUP_ADD,
+	/* $1 text[]: $1..$13 of STMT_FOLLOWUP_ADD for each of several
+	 * follow-ups -> item (from 0), err_state, err_column, err_message (a
+	 * follow-up that failed: one row, the rest NULL), then the columns of
+	 * STMT_FOLLOWUP_ADD. One commit for all (sql/0047). */
+	STMT_FOLLOWUP_ADD_BATCH,
 	/* $1 session_id, $2 relation id, $3 customer id, $4 limit -> FOLLOWUP
 	 * columns, newest first. */
 	STMT_FOLLOWUP_LIST,

@@ -119,33 +119,47 @@ struct fu_args {
 	const char *id;            /* NULL: a new one */
 };
 
+/* A FollowupAdd request and what it points to. */
+struct fu_req {
+	char id[37];
+	Crm__Followup f;
+	Crm__NextTask next;
+	Crm__FollowupAdd fa;
+	Crm__Envelope req;
+};
+
+static Crm__Envelope *fu_req_init(struct fu_req *q, const struct fu_args *a)
+{
+	if (a->id)
+		snprintf(q->id, sizeof q->id, "%s", a->id);
+	else
+		uuid_v7_new(q->id);
+	crm__followup__init(&q->f);
+	q->f.id = q->id;
+	q->f.relation_id = (char *)(a->relation_id ? a->relation_id : "");
+	q->f.task_id = (char *)(a->task_id ? a->task_id : "");
+	q->f.method = (char *)(a->method ? a->method : "phone");
+	q->f.type = (char *)(a->type ? a->type : "needs_analysis");
+	q->f.content = (char *)(a->content ? a->content : "called about the test drive");
+	q->f.feedback = (char *)"interested";
+	q->f.at = a->at;
+	crm__next_task__init(&q->next);
+	q->next.due_at = a->next_due;
+	q->next.method = (char *)(a->next_method ? a->next_method : "");
+	q->next.purpose = (char *)(a->next_purpose ? a->next_purpose : "");
+	crm__followup_add__init(&q->fa);
+	q->fa.followup = &q->f;
+	q->fa.next = a->next_due ? &q->next : NULL;
+	crm__envelope__init(&q->req);
+	q->req.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_ADD;
+	q->req.followup_add = &q->fa;
+	return &q->req;
+}
+
 static Crm__Envelope *add_followup(struct crmc *c, const struct fu_args *a)
 {
-	char id[37];
-	if (a->id)
-		snprintf(id, sizeof id, "%s", a->id);
-	else
-		uuid_v7_new(id);
-	Crm__Followup f = CRM__FOLLOWUP__INIT;
-	f.id = id;
-	f.relation_id = (char *)(a->relation_id ? a->relation_id : "");
-	f.task_id = (char *)(a->task_id ? a->task_id : "");
-	f.method = (char *)(a->method ? a->method : "phone");
-	f.type = (char *)(a->type ? a->type : "needs_analysis");
-	f.content = (char *)(a->content ? a->content : "called about the test drive");
-	f.feedback = (char *)"interested";
-	f.at = a->at;
-	Crm__NextTask next = CRM__NEXT_TASK__INIT;
-	next.due_at = a->next_due;
-	next.method = (char *)(a->next_method ? a->next_method : "");
-	next.purpose = (char *)(a->next_purpose ? a->next_purpose : "");
-	Crm__FollowupAdd fa = CRM__FOLLOWUP_ADD__INIT;
-	fa.followup = &f;
-	fa.next = a->next_due ? &next : NULL;
-	Crm__Envelope req = CRM__ENVELOPE__INIT;
-	req.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_ADD;
-	req.followup_add = &fa;
-	return it_call(c, &req);
+	struct fu_req q;
+	return it_call(c, fu_req_init(&q, a));
 }
 
 static bool ok_followup(const Crm__Envelope *e)
@@ -1216,6 +1230,166 @@ static void test_row_level_security(struct crmc *c)
 	PQclear(res);
 }
 
+/* Follow-ups that arrive while others are being recorded are recorded
+ * together, one commit for several (sql/0047). Two consultants each send
+ * TOGETHER at once on their connection: most on their own relation, one
+ * on a relation that does not exist, one on the other's relation (hidden
+ * from them), one with quotes, backslashes, SQL and an emoji in its text,
+ * one again with an id already recorded. crmd groups them (its counters
+ * say so); each is answered with its own records or its own error; the
+ * refused ones wrote nothing; and the outbox and the audit log read as if
+ * they had been recorded one by one: gapless, every entry audited with the
+ * user who recorded it and the relation's versions one after another. */
+#define TOGETHER 10
+
+static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
+{
+	static const char *const users[2] = {"fu.consultant1", "fu.consultant2"};
+	static const char *const odd_text = "他说 \"再等等\" \\ '); DROP TABLE crm.followups; -- 🚗";
+	struct crmc *mgr = login_at("store_manager", "BJ01");
+	CHECK(mgr != NULL);
+	if (!mgr)
+		return;
+	struct crmc *cs[2] = {c1, c2};
+	char cid[37], rid[2][37], missing[37];
+	CHECK(make_customer(c1, "并一", cid, rid[0]));
+	CHECK(make_customer(c2, "并二", cid, rid[1]));
+	uuid_v7_new(missing);
+	uint64_t grouped_before = it_stat(mgr, "followups_grouped");
+	char seq_before[24];
+	snprintf(seq_before, sizeof seq_before, "%lld",
+		 db_ll("SELECT coalesce(max(seq), 0) FROM crm.outbox", NULL));
+	uint64_t version_before[2] = {relation_version(rid[0]), relation_version(rid[1])};
+
+	static struct fu_req q[2][TOGETHER];
+	uint64_t sent[2][TOGETHER];
+	for (int u = 0; u < 2; u++)
+		for (int k = 0; k < TOGETHER; k++) {
+			struct fu_args a = {.relation_id = rid[u], .next_due = now_ms_() + 2 * DAY_MS,
+					    .next_purpose = "together"};
+			if (k == 3)
+				a.relation_id = missing;
+			if (k == 6)
+				a.relation_id = rid[1 - u];
+			if (k == 8)
+				a.content = odd_text;
+			if (k == 9)
+				a.id = q[u][2].id;
+			sent[u][k] = crmc_send(cs[u], fu_req_init(&q[u][k], &a));
+		}
+	CHECK(crmc_flush(c1) && crmc_flush(c2));
+
+	int ok = 0, existed = 0, not_found = 0;
+	for (int u = 0; u < 2; u++)
+		for (int k = 0; k < TOGETHER; k++) {
+			char err[256];
+			Crm__Envelope *e = crmc_wait(cs[u], sent[u][k], 30000, err, sizeof err);
+			if (!e) {
+				fprintf(stderr, "  follow-up %d of %s: %s\n", k, users[u], err);
+				CHECK(e != NULL);
+				continue;
+			}
+			if (k == 3 || k == 6) {
+				CHECK(code_of(e) == CRM__CODE__NOT_FOUND);
+				not_found += code_of(e) == CRM__CODE__NOT_FOUND;
+			} else if (ok_followup(e)) {
+				const Crm__FollowupReply *fr = e->followup_reply;
+				CHECK(!strcmp(fr->followup->id, q[u][k].id));
+				CHECK(!strcmp(fr->relation->id, rid[u]));
+				CHECK(!strcmp(fr->followup->by, users[u]));
+				CHECK(fr->existed == (k == 9));
+				existed += fr->existed;
+				ok += !fr->existed;
+			}
+			it_free(e);
+		}
+	CHECK(ok == 2 * (TOGETHER - 3) && existed == 2 && not_found == 4);
+	CHECK(it_stat(mgr, "followups_grouped") - grouped_before >= 2);
+
+	for (int u = 0; u < 2; u++) {
+		/* Nothing of the refused ones; the odd text as sent. */
+		CHECK(db_long("SELECT count(*) FROM crm.followups WHERE id = $1::uuid", q[u][3].id) == 0);
+		CHECK(db_long("SELECT count(*) FROM crm.followups WHERE id = $1::uuid", q[u][6].id) == 0);
+		const char *v = it_db_value(db, "SELECT content FROM crm.followups WHERE id = $1::uuid",
+					    q[u][8].id);
+		CHECK(v && !strcmp(v, odd_text));
+		CHECK(db_long("SELECT count(*) FROM crm.followups WHERE relation_id = $1::uuid", rid[u]) ==
+		      TOGETHER - 3);
+		CHECK(relation_version(rid[u]) == version_before[u] + TOGETHER - 3);
+		/* Each of the relation's entries audited with its user, the
+		 * versions one after another. */
+		char sql[1024];
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM crm.outbox o JOIN crm.audit_log a"
+			 "    ON a.action = 'change' AND (a.details->>'outbox_seq')::bigint = o.seq"
+			 " WHERE o.seq > %s AND o.entity = 'relation' AND o.entity_id = $1::uuid"
+			 "   AND a.actor_username = '%s' AND a.entity_id = o.entity_id::text"
+			 "   AND a.after_version BETWEEN %llu AND %llu",
+			 seq_before, users[u], (unsigned long long)version_before[u] + 1,
+			 (unsigned long long)version_before[u] + TOGETHER - 3);
+		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+		snprintf(sql, sizeof sql,
+			 "SELECT count(DISTINCT a.after_version) FROM crm.audit_log a"
+			 " WHERE a.action = 'change' AND a.entity = 'relation' AND a.entity_id = $1"
+			 "   AND (a.details->>'outbox_seq')::bigint > %s", seq_before);
+		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM crm.outbox o JOIN crm.followups f ON f.id = o.entity_id"
+			 "  JOIN crm.audit_log a"
+			 "    ON a.action = 'change' AND (a.details->>'outbox_seq')::bigint = o.seq"
+			 " WHERE o.seq > %s AND o.entity = 'followup' AND f.relation_id = $1::uuid"
+			 "   AND a.actor_username = '%s'", seq_before, users[u]);
+		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+	}
+	/* Gapless; the two relations, their follow-ups and their tasks: three
+	 * entries a follow-up recorded. */
+	CHECK(db_long("SELECT (max(seq) - min(seq) + 1 = count(*))::int FROM crm.outbox"
+		      " WHERE seq > $1::bigint", seq_before) == 1);
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM crm.outbox o WHERE o.seq > $1::bigint"
+		 "   AND (o.entity_id IN ('%s', '%s')"
+		 "        OR o.entity_id IN (SELECT f.id FROM crm.followups f"
+		 "                            WHERE f.relation_id IN ('%s', '%s'))"
+		 "        OR o.entity_id IN (SELECT t.id FROM crm.tasks t"
+		 "                            WHERE t.relation_id IN ('%s', '%s')))",
+		 rid[0], rid[1], rid[0], rid[1], rid[0], rid[1]);
+	CHECK(db_long(sql, seq_before) == 3 * 2 * (TOGETHER - 3));
+	crmc_close(mgr);
+}
+
+/* A desk that sends follow-ups and goes away before the answers: crmd
+ * forgets it wherever its follow-ups are (waiting, or in a group
+ * statement), records what it had started, and goes on recording others. */
+static void test_followups_of_a_closed_connection(struct crmc *c1)
+{
+	char cid[37], rid[37];
+	CHECK(make_customer(c1, "断线客户", cid, rid));
+	uint64_t version_before = relation_version(rid);
+	for (int round = 0; round < 3; round++) {
+		struct crmc *gone = login_user("fu.consultant1", PASSWORD);
+		CHECK(gone != NULL);
+		if (!gone)
+			return;
+		static struct fu_req q[TOGETHER];
+		for (int k = 0; k < TOGETHER; k++) {
+			struct fu_args a = {.relation_id = rid, .content = "断线之前"};
+			crmc_send(gone, fu_req_init(&q[k], &a));
+		}
+		CHECK(crmc_flush(gone));
+		crmc_close(gone);
+	}
+	/* The next follow-up waits for whatever was still running, then is
+	 * recorded; every follow-up recorded moved the relation once. */
+	struct fu_args a = {.relation_id = rid, .content = "之后"};
+	Crm__Envelope *e = add_followup(c1, &a);
+	CHECK(ok_followup(e));
+	it_free(e);
+	long n = db_long("SELECT count(*) FROM crm.followups WHERE relation_id = $1::uuid", rid);
+	CHECK(n >= 1 && n <= 3 * TOGETHER + 1);
+	CHECK(relation_version(rid) == version_before + (uint64_t)n);
+}
+
 int main(void)
 {
 	it_init();
@@ -1241,6 +1415,8 @@ int main(void)
 	test_pool_relation_next_task_is_the_callers(c1);
 	test_cadence_policy(c1);
 	test_row_level_security(c1);
+	test_followups_recorded_together(c1, c2);
+	test_followups_of_a_closed_connection(c1);
 	crmc_close(c1);
 	crmc_close(c2);
 	PQfinish(db);
