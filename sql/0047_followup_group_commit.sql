@@ -6,8 +6,8 @@
 -- until the commit has flushed its WAL. So follow-ups commit one after
 -- another, one WAL flush each, and while one waits for its flush the
 -- statement behind it waits for the lock: at 16 desk clients on two cores,
--- 14 % of the statements' time was spent in the flush and 7 % waiting for
--- the lock, and a core stood idle 8 to 12 % of the time (pg_stat_activity
+-- 14 % of the statements' time was spent in the flush and 5 % waiting for
+-- the lock, and the cores stood idle 7 to 12 % of the time (pg_stat_activity
 -- sampled every 5 ms; vmstat). The same run without waiting for the flush
 -- (synchronous_commit off, measured once to size the cost, never a
 -- setting here: it can lose committed follow-ups) did 1,235 follow-ups a
