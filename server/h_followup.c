@@ -246,7 +246,8 @@ static void followup_group_sort(struct followup_group *g)
 
 static void followups_next(struct server *srv)
 {
-	while (srv->followup_queue && srv->followups_running < srv->followups_running_max) {
+	int most = srv->followups_running_max > 0 ? srv->followups_running_max : 1;
+	while (srv->followup_queue && srv->followups_running < most) {
 		struct followup_group *g = calloc(1, sizeof *g);
 		if (!g) {
 			struct request *r = srv->followup_queue;
