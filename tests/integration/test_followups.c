@@ -8,6 +8,7 @@
  * Consultants made here (fu.*) work at BJ01 so that no other test's tasks
  * meet theirs; the demo's managers of BJ01 and SH01 act on them. */
 #include <time.h>
+#include <unistd.h>
 
 #include "itest.h"
 #include "textcheck.h"
@@ -1235,10 +1236,12 @@ static void test_row_level_security(struct crmc *c)
  * TOGETHER at once on their connection: most on their own relation, one
  * on a relation that does not exist, one on the other's relation (hidden
  * from them), one with quotes, backslashes, SQL and an emoji in its text,
- * one again with an id already recorded. crmd groups them (its counters
- * say so); each is answered with its own records or its own error; the
- * refused ones wrote nothing; and the outbox and the audit log read as if
- * they had been recorded one by one: gapless, every entry audited with the
+ * one again with an id already recorded, and the first consultant one
+ * that would complete a call-center agent's task (refused: DC403). crmd
+ * groups them (its counters say so); each is answered with its own
+ * records or its own error, the refusal audited as alone; the refused
+ * ones wrote nothing; and the outbox and the audit log read as if they
+ * had been recorded one by one: gapless, every entry audited with the
  * user who recorded it and the relation's versions one after another. */
 #define TOGETHER 10
 
@@ -1255,6 +1258,24 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 	CHECK(make_customer(c1, "并一", cid, rid[0]));
 	CHECK(make_customer(c2, "并二", cid, rid[1]));
 	uuid_v7_new(missing);
+	/* A store-pool customer whose next task the agent owns. */
+	struct crmc *agent = login_at("call_center", "BJ01");
+	char pool_rid[37], agents_task[37] = "";
+	CHECK(agent && make_customer(agent, "并池", cid, pool_rid));
+	struct fu_args pa = {.relation_id = pool_rid, .next_due = now_ms_() + HOUR_MS,
+			     .next_purpose = "call back"};
+	Crm__Envelope *pe = agent ? add_followup(agent, &pa) : NULL;
+	if (ok_followup(pe) && pe->followup_reply->n_tasks == 1)
+		snprintf(agents_task, sizeof agents_task, "%s", pe->followup_reply->tasks[0]->id);
+	CHECK(agents_task[0]);
+	it_free(pe);
+	if (agent)
+		crmc_close(agent);
+	static const char *const denied_sql =
+		"SELECT count(*) FROM crm.audit_log WHERE actor_username = $1"
+		" AND action = 'permission.denied' AND details->>'request' = 'followup.add'";
+	long denied_before = db_long(denied_sql, users[0]);
+	int n_ok[2] = {TOGETHER - 4, TOGETHER - 3};
 	uint64_t grouped_before = it_stat(mgr, "followups_grouped");
 	char seq_before[24];
 	snprintf(seq_before, sizeof seq_before, "%lld",
@@ -1275,11 +1296,15 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 				a.content = odd_text;
 			if (k == 9)
 				a.id = q[u][2].id;
+			if (k == 5 && u == 0) {
+				a.relation_id = NULL;
+				a.task_id = agents_task;
+			}
 			sent[u][k] = crmc_send(cs[u], fu_req_init(&q[u][k], &a));
 		}
 	CHECK(crmc_flush(c1) && crmc_flush(c2));
 
-	int ok = 0, existed = 0, not_found = 0;
+	int ok = 0, existed = 0, not_found = 0, denied = 0;
 	for (int u = 0; u < 2; u++)
 		for (int k = 0; k < TOGETHER; k++) {
 			char err[256];
@@ -1292,6 +1317,9 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 			if (k == 3 || k == 6) {
 				CHECK(code_of(e) == CRM__CODE__NOT_FOUND);
 				not_found += code_of(e) == CRM__CODE__NOT_FOUND;
+			} else if (k == 5 && u == 0) {
+				CHECK(code_of(e) == CRM__CODE__PERMISSION_DENIED);
+				denied += code_of(e) == CRM__CODE__PERMISSION_DENIED;
 			} else if (ok_followup(e)) {
 				const Crm__FollowupReply *fr = e->followup_reply;
 				CHECK(!strcmp(fr->followup->id, q[u][k].id));
@@ -1303,7 +1331,17 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 			}
 			it_free(e);
 		}
-	CHECK(ok == 2 * (TOGETHER - 3) && existed == 2 && not_found == 4);
+	CHECK(ok == n_ok[0] + n_ok[1] && existed == 2 && not_found == 4 && denied == 1);
+	/* The refusal's entry is written after its answer: poll briefly. */
+	long denied_after = denied_before;
+	for (int i = 0; i < 50 && denied_after == denied_before; i++) {
+		usleep(100 * 1000);
+		denied_after = db_long(denied_sql, users[0]);
+	}
+	CHECK(denied_after == denied_before + 1);
+	CHECK(db_long("SELECT count(*) FROM crm.followups WHERE id = $1::uuid", q[0][5].id) == 0);
+	CHECK(db_long("SELECT count(*) FROM crm.tasks WHERE id = $1::uuid AND status = 'open'",
+		      agents_task) == 1);
 	CHECK(it_stat(mgr, "followups_grouped") - grouped_before >= 2);
 
 	for (int u = 0; u < 2; u++) {
@@ -1314,8 +1352,8 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 					    q[u][8].id);
 		CHECK(v && !strcmp(v, odd_text));
 		CHECK(db_long("SELECT count(*) FROM crm.followups WHERE relation_id = $1::uuid", rid[u]) ==
-		      TOGETHER - 3);
-		CHECK(relation_version(rid[u]) == version_before[u] + TOGETHER - 3);
+		      n_ok[u]);
+		CHECK(relation_version(rid[u]) == version_before[u] + (uint64_t)n_ok[u]);
 		/* Each of the relation's entries audited with its user, the
 		 * versions one after another. */
 		char sql[1024];
@@ -1326,20 +1364,20 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 			 "   AND a.actor_username = '%s' AND a.entity_id = o.entity_id::text"
 			 "   AND a.after_version BETWEEN %llu AND %llu",
 			 seq_before, users[u], (unsigned long long)version_before[u] + 1,
-			 (unsigned long long)version_before[u] + TOGETHER - 3);
-		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+			 (unsigned long long)version_before[u] + (unsigned long long)n_ok[u]);
+		CHECK(db_long(sql, rid[u]) == n_ok[u]);
 		snprintf(sql, sizeof sql,
 			 "SELECT count(DISTINCT a.after_version) FROM crm.audit_log a"
 			 " WHERE a.action = 'change' AND a.entity = 'relation' AND a.entity_id = $1"
 			 "   AND (a.details->>'outbox_seq')::bigint > %s", seq_before);
-		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+		CHECK(db_long(sql, rid[u]) == n_ok[u]);
 		snprintf(sql, sizeof sql,
 			 "SELECT count(*) FROM crm.outbox o JOIN crm.followups f ON f.id = o.entity_id"
 			 "  JOIN crm.audit_log a"
 			 "    ON a.action = 'change' AND (a.details->>'outbox_seq')::bigint = o.seq"
 			 " WHERE o.seq > %s AND o.entity = 'followup' AND f.relation_id = $1::uuid"
 			 "   AND a.actor_username = '%s'", seq_before, users[u]);
-		CHECK(db_long(sql, rid[u]) == TOGETHER - 3);
+		CHECK(db_long(sql, rid[u]) == n_ok[u]);
 	}
 	/* Gapless; the two relations, their follow-ups and their tasks: three
 	 * entries a follow-up recorded. */
@@ -1354,7 +1392,7 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 		 "        OR o.entity_id IN (SELECT t.id FROM crm.tasks t"
 		 "                            WHERE t.relation_id IN ('%s', '%s')))",
 		 rid[0], rid[1], rid[0], rid[1], rid[0], rid[1]);
-	CHECK(db_long(sql, seq_before) == 3 * 2 * (TOGETHER - 3));
+	CHECK(db_long(sql, seq_before) == 3 * (n_ok[0] + n_ok[1]));
 	crmc_close(mgr);
 }
 
