@@ -204,6 +204,31 @@ PGconn *it_db(void)
 	return db;
 }
 
+PGconn *it_db_app(void)
+{
+	FILE *f = fopen(it_env("CRMD_CONFIG"), "r");
+	if (!f)
+		return NULL;
+	char line[512], pw[512] = "";
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "password = ", 11)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			snprintf(pw, sizeof pw, "%s", line + 11);
+		}
+	fclose(f);
+	if (!pw[0])
+		return NULL;
+	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+	const char *vals[] = {"127.0.0.1", it_env("CRM_PG_PORT"), "crm", "crmd", pw, NULL};
+	PGconn *app = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(app) != CONNECTION_OK) {
+		fprintf(stderr, "crmd's role: %s\n", PQerrorMessage(app));
+		PQfinish(app);
+		return NULL;
+	}
+	return app;
+}
+
 const char *it_db_value(PGconn *db, const char *sql, const char *param)
 {
 	static char value[1024];

@@ -45,6 +45,9 @@ void it_phone(char out[16]);
 int it_harness(const char *cmd, const char *arg);
 /* A superuser connection to the test database. */
 PGconn *it_db(void);
+/* A connection as crmd's own database role (the password from its config),
+ * to call the SQL functions as crmd does; NULL if there is none. */
+PGconn *it_db_app(void);
 /* Runs a query that returns one value; the value as text (static buffer). */
 const char *it_db_value(PGconn *db, const char *sql, const char *param);
 void it_free(Crm__Envelope *env);

@@ -23,27 +23,6 @@ static char relation_set[4 * 40 + 4], customer_set[4 * 40 + 4];
 
 /* The password crmd's role connects with, from the fixture's crmd.ini (as
  * test_accounts.c reads it). */
-static bool app_password(char *out, size_t cap)
-{
-	FILE *f = fopen(it_env("CRMD_CONFIG"), "r");
-	if (!f)
-		return false;
-	char line[512];
-	bool found = false;
-	while (fgets(line, sizeof line, f)) {
-		if (!strncmp(line, "password = ", 11)) {
-			line[strcspn(line, "\r\n")] = '\0';
-			size_t n = strlen(line + 11);
-			n = n < cap ? n : cap - 1;
-			memcpy(out, line + 11, n);
-			out[n] = '\0';
-			found = true;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
 static bool copy_value(PGconn *c, const char *sql, const char *param, char *out, size_t cap)
 {
 	const char *v = it_db_value(c, sql, param);
@@ -442,7 +421,7 @@ static void test_tasks_follow_their_relations(void)
 {
 	char rels[NROWS + 1][37], task[37] = "";
 	for (int k = 0; k < NROWS; k++)
-		snprintf(rels[k], sizeof rels[k], "%s", relation[k]);
+		memcpy(rels[k], relation[k], sizeof rels[k]);
 	const char *values[] = {customer[MINE], sh01};
 	PGresult *res = PQexecParams(db, "SELECT id::text FROM crm.relations WHERE customer_id ="
 				     " $1::uuid AND store_id = $2::uuid", 2, NULL, values, NULL,
@@ -781,16 +760,11 @@ int main(void)
 {
 	it_init();
 	db = it_db();
-	char pw[256];
-	if (PQstatus(db) != CONNECTION_OK || !app_password(pw, sizeof pw)) {
-		fprintf(stderr, "no database connection or no crmd password in the config\n");
+	if (PQstatus(db) != CONNECTION_OK)
 		return 1;
-	}
-	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
-	const char *vals[] = {"127.0.0.1", it_env("CRM_PG_PORT"), "crm", "crmd", pw, NULL};
-	app = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(app) != CONNECTION_OK) {
-		fprintf(stderr, "crmd's role: %s\n", PQerrorMessage(app));
+	app = it_db_app();
+	if (!app) {
+		fprintf(stderr, "no connection as crmd's role (its password is in the config)\n");
 		return 1;
 	}
 	if (!fixture()) {
