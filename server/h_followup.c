@@ -137,33 +137,41 @@ static void on_followups_recorded(void *arg, const PGresult *res, const struct p
 	int ncols = (batch ? BATCH_COL_ADD : 0) + ADD_NCOLS;
 	bool shape_ok = res && PQnfields(res) == ncols;
 	int rows = shape_ok ? PQntuples(res) : 0;
-	int row = 0;
+	/* A batch's rows come item by item in the order it recorded them (by
+	 * relation, sql/0048): where each item's rows start, and how many. */
+	int first[FOLLOWUP_GROUP_MAX], count[FOLLOWUP_GROUP_MAX] = {0};
+	for (int i = 0; i < g->n; i++)
+		first[i] = batch ? -1 : 0;
+	if (!batch)
+		count[0] = rows;
+	for (int row = 0; batch && row < rows; row++) {
+		int i = atoi(PQgetvalue(res, row, 0));
+		if (i < 0 || i >= g->n || (first[i] >= 0 && first[i] + count[i] != row))
+			continue; /* not in its item's one run of rows: ignored */
+		if (first[i] < 0)
+			first[i] = row;
+		count[i]++;
+	}
 	srv->followups_running--;
 	for (int i = 0; i < g->n; i++) {
 		struct request *r = g->r[i];
-		int first = row;
-		if (!batch)
-			row = rows;
-		else
-			while (row < rows && atoi(PQgetvalue(res, row, 0)) == i)
-				row++;
 		if (!r)
 			continue;
 		r->followup_group = NULL;
 		if (fail_on_error(r, err) || !result_shape_ok(r, res, ncols))
 			continue;
-		if (batch && row > first && !PQgetisnull(res, first, 1)) {
+		if (batch && count[i] > 0 && !PQgetisnull(res, first[i], 1)) {
 			/* This follow-up failed alone, in its subtransaction. */
 			struct pool_error e = {0};
-			const char *state = PQgetvalue(res, first, 1);
+			const char *state = PQgetvalue(res, first[i], 1);
 			e.code = pool_code_for_sqlstate(state);
 			snprintf(e.sqlstate, sizeof e.sqlstate, "%s", state);
-			snprintf(e.field, sizeof e.field, "%s", PQgetvalue(res, first, 2));
-			snprintf(e.message, sizeof e.message, "%s", PQgetvalue(res, first, 3));
+			snprintf(e.field, sizeof e.field, "%s", PQgetvalue(res, first[i], 2));
+			snprintf(e.message, sizeof e.message, "%s", PQgetvalue(res, first[i], 3));
 			req_fail_db(r, &e);
 			continue;
 		}
-		followup_reply(r, res, first, row - first, batch ? BATCH_COL_ADD : 0);
+		followup_reply(r, res, first[i] < 0 ? 0 : first[i], count[i], batch ? BATCH_COL_ADD : 0);
 	}
 	free(g);
 	followups_next(srv);
@@ -227,23 +235,6 @@ static void followup_group_run(struct followup_group *g)
 	tb_free(&lit);
 }
 
-/* By relation, the order kept among those of one relation: two groups
- * running at once then lock the relations they share in the same order,
- * and never wait for each other in a circle. */
-static void followup_group_sort(struct followup_group *g)
-{
-	for (int i = 1; i < g->n; i++) {
-		struct request *r = g->r[i];
-		const char *rel = r->env->followup_add->followup->relation_id;
-		int k = i;
-		while (k > 0 && strcmp(g->r[k - 1]->env->followup_add->followup->relation_id, rel) > 0) {
-			g->r[k] = g->r[k - 1];
-			k--;
-		}
-		g->r[k] = r;
-	}
-}
-
 static void followups_next(struct server *srv)
 {
 	int most = srv->followups_running_max > 0 ? srv->followups_running_max : 1;
@@ -270,7 +261,6 @@ static void followups_next(struct server *srv)
 		}
 		if (!srv->followup_queue)
 			srv->followup_queue_tail = NULL;
-		followup_group_sort(g);
 		followup_group_run(g);
 	}
 }
