@@ -173,19 +173,28 @@ static bool ok_followup(const Crm__Envelope *e)
 	return ok;
 }
 
-static Crm__Envelope *list_tasks(struct crmc *c, const char *window, const char *owner,
-				 const char *store, const char *customer_id, int64_t at)
+/* A task list of at most `limit` tasks (0: crmd's default). */
+static Crm__Envelope *list_tasks_limit(struct crmc *c, const char *window, const char *owner,
+				       const char *store, const char *customer_id, uint32_t limit,
+				       int64_t at)
 {
 	Crm__TaskList tl = CRM__TASK_LIST__INIT;
 	tl.window = (char *)window;
 	tl.owner = (char *)(owner ? owner : "");
 	tl.store_code = (char *)(store ? store : "");
 	tl.customer_id = (char *)(customer_id ? customer_id : "");
+	tl.limit = limit;
 	tl.at = at;
 	Crm__Envelope req = CRM__ENVELOPE__INIT;
 	req.body_case = CRM__ENVELOPE__BODY_TASK_LIST;
 	req.task_list = &tl;
 	return it_call(c, &req);
+}
+
+static Crm__Envelope *list_tasks(struct crmc *c, const char *window, const char *owner,
+				 const char *store, const char *customer_id, int64_t at)
+{
+	return list_tasks_limit(c, window, owner, store, customer_id, 0, at);
 }
 
 static Crm__Envelope *skip_task(struct crmc *c, const char *id, const char *reason)
@@ -739,6 +748,74 @@ static void test_lists_at_a_fixed_clock(struct crmc *c)
 	e = list_tasks(c, "sometime", NULL, NULL, NULL, at);
 	CHECK(code_of(e) == CRM__CODE__INVALID_ARGUMENT && !strcmp(field_of(e), "window"));
 	it_free(e);
+}
+
+/* Tasks due at the same moment come in id order, in a person's list and
+ * in the store's, and a limit keeps the first of them in that order
+ * (crm.task_list orders by due time, then id; sql/0049 indexes it so). */
+/* Where the tasks of purpose "tie" start in the page, or -1 unless all n
+ * are there, one after another, in increasing id. */
+static int ties_in_id_order(const Crm__Envelope *e, size_t n)
+{
+	if (code_of(e) != CRM__CODE__OK || e->body_case != CRM__ENVELOPE__BODY_TASK_PAGE)
+		return -1;
+	int first = -1;
+	size_t seen = 0;
+	for (size_t i = 0; i < e->task_page->n_tasks; i++) {
+		const Crm__Task *t = e->task_page->tasks[i];
+		if (strcmp(t->purpose, "tie"))
+			continue;
+		if (first < 0)
+			first = (int)i;
+		if (i != (size_t)first + seen ||
+		    (seen > 0 && strcmp(e->task_page->tasks[i - 1]->id, t->id) >= 0))
+			return -1;
+		seen++;
+	}
+	return seen == n ? first : -1;
+}
+
+static void test_tasks_due_together_in_id_order(struct crmc *c)
+{
+	enum { TIES = 4 };
+	int64_t due = shanghai_ms(2031, 3, 3, 10, 0);
+	for (int i = 0; i < TIES; i++) {
+		char cid[37], rid[37];
+		CHECK(make_customer(c, "同时客户", cid, rid));
+		struct fu_args a = {.relation_id = rid, .content = "same time",
+				    .next_due = due, .next_purpose = "tie"};
+		Crm__Envelope *e = add_followup(c, &a);
+		CHECK(ok_followup(e));
+		it_free(e);
+	}
+	int64_t at = shanghai_ms(2031, 3, 1, 9, 0);
+	Crm__Envelope *e = list_tasks_limit(c, "open", NULL, NULL, NULL, 1000, at);
+	int first = ties_in_id_order(e, TIES);
+	CHECK(first >= 0);
+	char *smallest[2] = {NULL, NULL};
+	for (int k = 0; first >= 0 && k < 2; k++)
+		smallest[k] = strdup(e->task_page->tasks[first + k]->id);
+	it_free(e);
+	if (first >= 0) {
+		/* Cut just after the second of them: the two smallest ids. */
+		e = list_tasks_limit(c, "open", NULL, NULL, NULL, (uint32_t)first + 2, at);
+		CHECK(code_of(e) == CRM__CODE__OK && e->body_case == CRM__ENVELOPE__BODY_TASK_PAGE &&
+		      e->task_page->n_tasks == (size_t)first + 2 &&
+		      !strcmp(e->task_page->tasks[first]->id, smallest[0]) &&
+		      !strcmp(e->task_page->tasks[first + 1]->id, smallest[1]));
+		it_free(e);
+	}
+	free(smallest[0]);
+	free(smallest[1]);
+	/* The store's list, as its sales manager sees it. */
+	struct crmc *mgr = login_at("sales_manager", "BJ01");
+	CHECK(mgr != NULL);
+	if (mgr) {
+		e = list_tasks_limit(mgr, "open", NULL, "BJ01", NULL, 1000, at);
+		CHECK(ties_in_id_order(e, TIES) >= 0 && e->task_page->n_tasks < 1000);
+		it_free(e);
+		crmc_close(mgr);
+	}
 }
 
 /* A follow-up's records reach the outbox in one append (sql/0028): the
@@ -1577,6 +1654,7 @@ int main(void)
 	test_order_levels_create_tasks(c1);
 	test_compliance(c1);
 	test_lists_at_a_fixed_clock(c2);
+	test_tasks_due_together_in_id_order(c2);
 	test_outbox_of_one_followup(c2);
 	test_sql_payloads_match_crmds(c2);
 	test_permissions(c1, c2);
