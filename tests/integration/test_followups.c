@@ -750,9 +750,6 @@ static void test_lists_at_a_fixed_clock(struct crmc *c)
 	it_free(e);
 }
 
-/* Tasks due at the same moment come in id order, in a person's list and
- * in the store's, and a limit keeps the first of them in that order
- * (crm.task_list orders by due time, then id; sql/0049 indexes it so). */
 /* Where the tasks of purpose "tie" start in the page, or -1 unless all n
  * are there, one after another, in increasing id. */
 static int ties_in_id_order(const Crm__Envelope *e, size_t n)
@@ -775,6 +772,9 @@ static int ties_in_id_order(const Crm__Envelope *e, size_t n)
 	return seen == n ? first : -1;
 }
 
+/* Tasks due at the same moment come in id order, in a person's list and
+ * in the store's, and a limit keeps the first of them in that order
+ * (crm.task_list orders by due time, then id; sql/0049 indexes it so). */
 static void test_tasks_due_together_in_id_order(struct crmc *c)
 {
 	enum { TIES = 4 };
