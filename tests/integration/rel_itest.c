@@ -377,6 +377,12 @@ bool rel_page_has_complaint(const Crm__Envelope *e, const char *id)
 /* A follow-up of `type` on relation `rid` at `at`; its id in `fid`. */
 bool rel_followup(struct crmc *c, const char *rid, const char *type, int64_t at, char fid[37])
 {
+	return rel_followup_next(c, rid, type, at, 0, NULL, fid);
+}
+
+bool rel_followup_next(struct crmc *c, const char *rid, const char *type, int64_t at,
+		       int64_t next_due, const char *next_purpose, char fid[37])
+{
 	uuid_v7_new(fid);
 	Crm__Followup f = CRM__FOLLOWUP__INIT;
 	f.id = fid;
@@ -385,8 +391,13 @@ bool rel_followup(struct crmc *c, const char *rid, const char *type, int64_t at,
 	f.type = (char *)type;
 	f.at = at;
 	f.content = (char *)"致电客户处理投诉";
+	Crm__NextTask next = CRM__NEXT_TASK__INIT;
+	next.due_at = next_due;
+	next.method = (char *)"phone";
+	next.purpose = (char *)(next_purpose ? next_purpose : "");
 	Crm__FollowupAdd fa = CRM__FOLLOWUP_ADD__INIT;
 	fa.followup = &f;
+	fa.next = next_due ? &next : NULL;
 	Crm__Envelope req = CRM__ENVELOPE__INIT;
 	req.body_case = CRM__ENVELOPE__BODY_FOLLOWUP_ADD;
 	req.followup_add = &fa;

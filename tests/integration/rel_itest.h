@@ -34,6 +34,10 @@ bool rel_outbox_latest(const char *id, uint8_t **out, size_t *len);
 bool rel_table_exists(const char *name);
 /* A follow-up of `type` on relation `rid` at `at`; its id in `fid`. */
 bool rel_followup(struct crmc *c, const char *rid, const char *type, int64_t at, char fid[37]);
+/* The same with its next task: a phone call due at `next_due` for
+ * `next_purpose`. */
+bool rel_followup_next(struct crmc *c, const char *rid, const char *type, int64_t at,
+		       int64_t next_due, const char *next_purpose, char fid[37]);
 /* A subject a survey may name: an order of relation `rid` (sql/0018) or a
  * service visit (sql/0017), made directly in the database when its table
  * exists, a new id when it does not. */
