@@ -22,8 +22,10 @@
 -- column on as the error's field. The handlers check every field before
 -- they write, so these are the last guard, not the desk's messages.
 --
--- Other tables keep their CHECK constraints: they are written far less
--- often than once per follow-up. Adding the new constraints reads each
+-- The price is paid by bulk loads: a row costs about 0.5 us more to check
+-- through the function than through inline rules (crmctl seed's 10 million
+-- follow-ups: some 5 s more). Other tables keep their CHECK constraints:
+-- they are written far less often than once per follow-up. Adding the new constraints reads each
 -- table once (on the bench group, 1,000,000 customers: about 30 s in all,
 -- 13 s of it the audit log).
 
