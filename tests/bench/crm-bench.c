@@ -626,12 +626,37 @@ static void sql_text_array(FILE *out, char **values, int n)
 	fputs("])", out);
 }
 
+/* The statement crmd runs for `group` follow-ups that arrive together
+ * (h_followup.c, STMT_FOLLOWUP_ADD_BATCH, sql/0047): those of `group`
+ * sessions in a row from client_id * group on, each on a relation its user
+ * owns, with its next task; crmd's 13 values an item, as text. */
+static void followup_group_script(FILE *out, int group, const char *sid_array, char **values,
+				  int n, int nsid)
+{
+	fputs("SELECT b.* FROM (SELECT crm.ms(clock_timestamp()) AS now_ms) i,"
+	      " crm.followup_add_batch(ARRAY[", out);
+	for (int j = 0; j < group; j++) {
+		char k[96];
+		snprintf(k, sizeof k, "(:client_id::int * %d + %d) %% %d", group, j, nsid);
+		fprintf(out, "%s%s[%s + 1], crm.uuid_v7(clock_timestamp())::text, ", j ? ", " : "",
+			sid_array, k);
+		sql_text_array(out, values, n);
+		fprintf(out,
+			"[(%s) * %d + :v::int], '', 'phone', 'needs_analysis', i.now_ms::text,"
+			" 'pgbench %s', '%s', (i.now_ms + %lld)::text, 'phone', '%s',"
+			" i.now_ms::text",
+			k, SCRIPT_VALUES, FOLLOWUP_CONTENT, FOLLOWUP_FEEDBACK, (long long)NEXT_DUE_MS,
+			NEXT_PURPOSE);
+	}
+	fputs("]) b;\n", out);
+}
+
 /* The SQL crmd runs for the mix (server/stmts.c STMT_CUSTOMER_GET and
  * STMT_CUSTOMER_LIST, in the parameters h_query.c passes), as a pgbench
  * script. Sessions come from `sessions` ("username session-id" lines, in
  * the order crm-bench uses the logins); pgbench client k runs as session
  * k mod n, as crm-bench's connection k logs in as login k mod n. */
-static void pgbench_script(const char *sessions_path)
+static void pgbench_script(const char *sessions_path, int group)
 {
 	FILE *f = fopen(sessions_path, "r");
 	if (!f)
@@ -673,6 +698,8 @@ static void pgbench_script(const char *sessions_path)
 	for (int i = 0; i < nsid; i++)
 		o += (size_t)snprintf(sid_expr + o, sizeof sid_expr - o, "%s'%s'", i ? "," : "",
 				      sids[i]);
+	char sid_array[64 * 1024];
+	snprintf(sid_array, sizeof sid_array, "%.*s])", (int)o, sid_expr);
 	snprintf(sid_expr + o, sizeof sid_expr - o, "])[:client_id::int %% %d + 1]::uuid", nsid);
 	switch (g.mix) {
 	case MIX_GET:
@@ -721,6 +748,10 @@ static void pgbench_script(const char *sessions_path)
 				snprintf(store[n], sizeof store[n], "%s", g.samples[idx].relation);
 				values[n] = store[n];
 			}
+		}
+		if (group > 1) {
+			followup_group_script(out, group, sid_array, values, n, nsid);
+			break;
 		}
 		fprintf(out,
 			"SELECT x.outcome, x.kind, (x.fu).*, (x.rel).*, (x.task).* FROM"
@@ -807,6 +838,9 @@ static const char usage_text[] =
 	"  --seed S             random seed for the requests (default 1)\n"
 	"  --pgbench-script SESSIONS   print the pgbench script of the mix instead;\n"
 	"                       SESSIONS has \"username session-id\" lines\n"
+	"  --group N            with --pgbench-script and --mix followup: N follow-ups\n"
+	"                       of N sessions in one statement, as crmd records those\n"
+	"                       that arrive together (1..64, default 1)\n"
 	"  --timeline FILE      also write every measured request to FILE, one line\n"
 	"                       each: ms since the measured window opened, when it\n"
 	"                       was sent, its latency in ms, and its connection\n"
@@ -822,6 +856,7 @@ static const char usage_text[] =
 int main(int argc, char **argv)
 {
 	const char *script_sessions = NULL, *timeline = NULL;
+	int group = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -859,6 +894,8 @@ int main(int argc, char **argv)
 			script_sessions = v;
 		else if (!strcmp(a, "--timeline"))
 			timeline = v;
+		else if (!strcmp(a, "--group"))
+			group = atoi(v);
 		else if (!strcmp(a, "--mix")) {
 			g.mix_name = v;
 			size_t k = 0;
@@ -885,6 +922,11 @@ int main(int argc, char **argv)
 			MAX_DEPTH);
 		return 2;
 	}
+	if (group < 1 || group > 64 || (group > 1 && (!script_sessions || g.mix != MIX_FOLLOWUP))) {
+		fputs("crm-bench: --group takes 1..64, with --pgbench-script and --mix followup\n",
+		      stderr);
+		return 2;
+	}
 	char sample_default[4096];
 	if (!g.sample_path) {
 		snprintf(sample_default, sizeof sample_default, "%s.sample", g.logins);
@@ -893,7 +935,7 @@ int main(int argc, char **argv)
 	read_logins();
 	read_samples();
 	if (script_sessions) {
-		pgbench_script(script_sessions);
+		pgbench_script(script_sessions, group);
 		return 0;
 	}
 
