@@ -1458,6 +1458,34 @@ static void test_followups_recorded_together(struct crmc *c1, struct crmc *c2)
 			 " WHERE o.seq > %s AND o.entity = 'followup' AND f.relation_id = $1::uuid"
 			 "   AND a.actor_username = '%s'", seq_before, users[u]);
 		CHECK(db_long(sql, rid[u]) == n_ok[u]);
+		/* Every entry of the relation, its follow-ups and their tasks
+		 * audited in full, as crm.outbox_subject and crm.audit_actor
+		 * would have it (sql/0051 builds them from the records): the
+		 * relation's customer and store, the user's id and role, one
+		 * of the user's sessions and its source address, the versions
+		 * one apart (none for a follow-up). */
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM crm.outbox o"
+			 "  JOIN crm.audit_log a"
+			 "    ON a.action = 'change' AND (a.details->>'outbox_seq')::bigint = o.seq"
+			 "  JOIN crm.relations r ON r.id = $1::uuid"
+			 "  JOIN crm.users u ON u.username = '%s'"
+			 "  JOIN crm.sessions s ON s.id = a.session_id AND s.user_id = u.id"
+			 " WHERE o.seq > %s"
+			 "   AND (o.entity_id = r.id"
+			 "        OR o.entity_id IN (SELECT f.id FROM crm.followups f"
+			 "                            WHERE f.relation_id = r.id)"
+			 "        OR o.entity_id IN (SELECT t.id FROM crm.tasks t"
+			 "                            WHERE t.relation_id = r.id))"
+			 "   AND a.entity = o.entity AND a.entity_id = o.entity_id::text"
+			 "   AND a.actor_id = u.id AND a.actor_role = u.role"
+			 "   AND a.customer_id = r.customer_id AND a.store_id = r.store_id"
+			 "   AND a.source_addr = s.source_addr"
+			 "   AND CASE o.entity WHEN 'followup'"
+			 "            THEN a.before_version IS NULL AND a.after_version IS NULL"
+			 "            ELSE a.after_version = a.before_version + 1 END",
+			 users[u], seq_before);
+		CHECK(db_long(sql, rid[u]) == 3 * n_ok[u]);
 	}
 	/* Gapless; the two relations, their follow-ups and their tasks: three
 	 * entries a follow-up recorded. */
