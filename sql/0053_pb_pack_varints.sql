@@ -21,26 +21,17 @@
 -- and 50,683,872 instructions a group after, 51,349,787 and 51,385,976
 -- before (0.5 to 1.4 %).
 
-CREATE OR REPLACE FUNCTION crm.pb_pack(p_fields integer[], p_values text[]) RETURNS bytea
-LANGUAGE plpgsql IMMUTABLE
-AS $$
-DECLARE
-    out bytea := '';
-    b bytea;
-    f integer;
-    v text;
-    n bigint;
+DO $patch$
 BEGIN
-    IF cardinality(p_fields) IS DISTINCT FROM cardinality(p_values) THEN
-        RAISE EXCEPTION 'pb_pack: % field numbers for % values',
-            cardinality(p_fields), cardinality(p_values);
-    END IF;
-    FOR i IN 1 .. coalesce(cardinality(p_fields), 0) LOOP
-        v := p_values[i];
-        CONTINUE WHEN v IS NULL OR v = '';
-        f := p_fields[i];
-        IF f < 0 THEN
-            CONTINUE WHEN v = '0';
+    EXECUTE crm.function_patched('crm.pb_pack(integer[], text[])'::regprocedure, ARRAY[
+        [$x$    v text;
+BEGIN$x$,
+         $x$    v text;
+    n bigint;
+BEGIN$x$],
+        [$x$            CONTINUE WHEN v = '0';
+            out := out || crm.pb_varint(-f << 3) || crm.pb_varint(v::bigint);$x$,
+         $x$            CONTINUE WHEN v = '0';
             n := v::bigint;
             -- key (wire type 0): one byte below field 16, two below 2048
             out := out
@@ -49,18 +40,6 @@ BEGIN
                                                 0, (-f << 3) & 127 | 128), 1, -f >> 4)
                         ELSE crm.pb_varint(-f << 3) END
                 || CASE WHEN n BETWEEN 0 AND 127 THEN set_byte('\x00'::bytea, 0, n::integer)
-                        ELSE crm.pb_varint(n) END;
-            CONTINUE;
-        END IF;
-        b := convert_to(v, 'UTF8');
-        IF f < 16 AND octet_length(b) < 128 THEN
-            -- key and length a byte each
-            out := out || set_byte(set_byte('\x0000'::bytea, 0, f << 3 | 2), 1, octet_length(b))
-                || b;
-        ELSE
-            out := out || crm.pb_varint(f << 3 | 2) || crm.pb_varint(octet_length(b)) || b;
-        END IF;
-    END LOOP;
-    RETURN out;
+                        ELSE crm.pb_varint(n) END;$x$]]);
 END
-$$;
+$patch$;
